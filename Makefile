@@ -1,0 +1,49 @@
+# avseq — run `make help` for the targets. Every target installs what it needs first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+AVSEQ := $(VENV)/bin/avseq
+STAMP := $(VENV)/.installed
+ARGS ?=
+CKPT ?= runs/speech/latest/checkpoints/best.ckpt
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv, install avseq with pinned packages and system packages (espeak-ng)
+
+$(STAMP): pyproject.toml scripts/system_deps.sh
+	@bash scripts/system_deps.sh
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+test: setup ## Run the test suite (CPU, a few minutes)
+	$(PY) -m pytest -q
+
+lint: setup ## Lint and check formatting with ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+data-speech: setup ## Generate the built-in spoken corpus (cached; ARGS="data.corpus.train_hours=20")
+	$(AVSEQ) data-speech $(ARGS)
+
+train-speech: setup ## Train the speech recognizer (ARGS="trainer=gpu model.net.rnn_type=lstm")
+	$(AVSEQ) train experiment=speech $(ARGS)
+
+evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split (CKPT=path/to.ckpt)
+	$(AVSEQ) evaluate --checkpoint $(CKPT) $(ARGS)
+
+bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed
+	$(PY) -m avseq.bench.speech $(ARGS)
+
+clean: ## Remove runs and generated data (keeps .venv)
+	rm -rf runs outputs lightning_logs
+	find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

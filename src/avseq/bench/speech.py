@@ -1,0 +1,142 @@
+"""Speech training throughput: the Lightning pipeline vs a plain PyTorch loop, same model and batches.
+
+    python -m avseq.bench.speech [--steps 30] [--batch-size 32] [--device auto] [key=value ...]
+
+Both loops run the same `SpeechRecognizer` (from the composed config, overrides allowed), the same
+pre-loaded batches, AdamW, float32 CTC and clip-by-norm, in this process. Prints audio seconds per
+wall second for each, their ratio, and the transcription real-time factor of the saved checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+
+from avseq.config import load_config
+from avseq.data.dataset import collate_speech
+from avseq.inference import Transcriber, pick_device
+from avseq.models.components.ctc_head import ctc_loss
+
+
+def load_batches(cfg, steps: int) -> tuple[list[dict], object]:
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    dm.trainer = None
+    batches = []
+    for batch in dm.train_dataloader():
+        batches.append({k: batch[k] for k in ("waves", "wave_lengths", "tokens", "token_lengths")})
+        if len(batches) == steps:
+            break
+    return batches, dm
+
+
+def seconds_of(batches: list[dict], sample_rate: int) -> float:
+    return sum(int(b["wave_lengths"].sum()) for b in batches) / sample_rate
+
+
+def plain_loop(task, batches, device, precision: str, clip: float, warmup: int) -> float:
+    """A hand-written training loop; returns wall seconds for the timed batches."""
+    net = task.net.to(device).train()
+    opt = task.optimizer_factory(params=net.parameters())
+    scaler = torch.amp.GradScaler(enabled=precision == "16-mixed")
+    start = 0.0
+    for i, batch in enumerate(batches):
+        if i == warmup:
+            _sync(device)
+            start = time.perf_counter()
+        b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(device.type, dtype=torch.float16, enabled=precision == "16-mixed"):
+            logits, frames = net(b["waves"], b["wave_lengths"])
+        loss = ctc_loss(logits, frames, b["tokens"], b["token_lengths"])
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+        scaler.step(opt)
+        scaler.update()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+class _Timer(L.Callback):
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end = warmup, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, idx) -> None:
+        if idx == self.warmup:
+            _sync(module.device)
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, module) -> None:
+        _sync(module.device)
+        self.end = time.perf_counter()
+
+
+def lightning_loop(task, batches, device, precision: str, clip: float, warmup: int, ckpt: Path):
+    timer = _Timer(warmup)
+    trainer = L.Trainer(accelerator=device.type, devices=1, precision=precision, max_epochs=1,
+                        max_steps=len(batches), gradient_clip_val=clip, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0,
+                        limit_val_batches=0, callbacks=[timer])
+    trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    trainer.save_checkpoint(ckpt)
+    return timer.end - timer.start
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default=None, help="default: 16-mixed on GPU, else 32-true")
+    args, overrides = parser.parse_known_args()
+    device = pick_device(args.device)
+    precision = args.precision or ("16-mixed" if device.type == "cuda" else "32-true")
+    cfg = load_config(["experiment=speech", *overrides])
+    clip = float(cfg.trainer.gradient_clip_val)
+    batches, dm = load_batches(cfg, args.steps + args.warmup)
+    sr = cfg.data.sample_rate
+    timed = seconds_of(batches[args.warmup :], sr)
+    L.seed_everything(0, verbose=False)
+    task = instantiate(cfg.model, tokenizer=dm.tokenizer)
+    task_copy = copy.deepcopy(task)  # identical initial weights for both loops
+
+    plain_s = plain_loop(task_copy, batches, device, precision, clip, args.warmup)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = Path(tmp) / "bench.ckpt"
+        light_s = lightning_loop(task, batches, device, precision, clip, args.warmup, ckpt)
+        transcriber = Transcriber(ckpt, str(device), batch_size=32)
+        waves = [b["waves"][i, : b["wave_lengths"][i]] for b in batches[:4]
+                 for i in range(b["waves"].size(0))]
+        transcriber.transcribe_waves(waves[:8])  # warm-up
+        transcriber.audio_seconds = transcriber.compute_seconds = 0.0
+        transcriber.transcribe_waves(waves)
+    rtf = transcriber.compute_seconds / transcriber.audio_seconds
+    enc = cfg.model.encoder
+    print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
+          f"{torch.get_num_threads()} threads), precision {precision}")
+    print(f"model: {enc.num_layers}x{enc.hidden_size} {'bi' if enc.bidirectional else ''}"
+          f"{enc.rnn_type}, batches of {cfg.data.batch_size}, {args.steps} timed steps, "
+          f"{timed:.0f} s of audio")
+    print(f"plain PyTorch loop : {timed / plain_s:8.1f} audio s / wall s")
+    print(f"Lightning pipeline : {timed / light_s:8.1f} audio s / wall s")
+    print(f"ratio Lightning / plain: {plain_s / light_s:.3f}")
+    print(f"transcription: real-time factor {rtf:.4f} ({1 / rtf:.0f}x faster than real time)")
+
+
+if __name__ == "__main__":
+    main()

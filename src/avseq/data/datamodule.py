@@ -1,0 +1,128 @@
+"""Lightning data module for speech: manifests in, bucketed padded batches out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from avseq.data.augment import WaveAugment
+from avseq.data.dataset import SpeechDataset, collate_speech
+from avseq.data.manifest import Utterance, read_manifest
+from avseq.data.sampler import BucketBatchSampler
+from avseq.data.synth_speech import CorpusSpec, generate_corpus
+from avseq.data.tokenizer import CharTokenizer
+from avseq.errors import AvseqError
+
+log = logging.getLogger(__name__)
+
+
+class SpeechDataModule(L.LightningDataModule):
+    """Speech data from JSON-lines manifests, or the built-in corpus when `corpus` is set.
+
+    Args:
+        corpus: built-in corpus settings; generated in `prepare_data` when missing. Its
+            manifests are used for any split whose manifest is not given.
+        train_manifest, val_manifest, test_manifest: your own manifests.
+        sample_rate: the model's rate.
+        batch_size: utterances per training batch.
+        eval_batch_size: utterances per validation/test batch.
+        num_workers: DataLoader worker processes (they only decode, augment and pad).
+        min_duration, max_duration: utterances outside this range (seconds) are left out.
+        augment: training-time waveform augmentation, or None.
+        on_bad_item: "skip" leaves out (and counts) bad manifest lines and unreadable audio;
+            "raise" stops at the first one. `avseq check-data` lists them all up front.
+        seed: bucketing shuffle seed.
+    """
+
+    def __init__(
+        self,
+        corpus: CorpusSpec | None = None,
+        train_manifest: str | None = None,
+        val_manifest: str | None = None,
+        test_manifest: str | None = None,
+        sample_rate: int = 16000,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        num_workers: int = 1,
+        min_duration: float = 0.1,
+        max_duration: float = 30.0,
+        augment: WaveAugment | None = None,
+        on_bad_item: str = "skip",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if on_bad_item not in ("skip", "raise"):
+            raise AvseqError(f"data.on_bad_item must be 'skip' or 'raise', got {on_bad_item!r}")
+        self.corpus = corpus
+        given = {"train": train_manifest, "val": val_manifest, "test": test_manifest}
+        self.manifests: dict[str, Path | None] = {
+            split: Path(path) if path else (corpus.manifest(split) if corpus else None)
+            for split, path in given.items()
+        }
+        self.tokenizer = CharTokenizer()
+        self.sample_rate = sample_rate
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.min_duration = min_duration
+        self.max_duration = max_duration
+        self.augment = augment
+        self.on_bad_item = on_bad_item
+        self.seed = seed
+        self.datasets: dict[str, SpeechDataset] = {}
+
+    def prepare_data(self) -> None:
+        if self.corpus is not None:
+            generate_corpus(self.corpus)
+
+    def load_split(self, split: str) -> list[Utterance]:
+        """Reads a split's manifest, applying the bad-item policy and the duration filter."""
+        path = self.manifests[split]
+        if path is None:
+            raise AvseqError(f"no {split} manifest: set data.{split}_manifest=PATH")
+        on_error = "skip" if self.on_bad_item == "skip" else "raise"
+        utterances, problems = read_manifest(path, self.tokenizer, on_error=on_error)
+        if problems:
+            log.warning("%s: skipped %d bad line(s), e.g. %s (run 'avseq check-data %s' for all)",
+                        path, len(problems), problems[0], path)
+        kept = [u for u in utterances if self.min_duration <= u.duration <= self.max_duration]
+        if len(kept) < len(utterances):
+            log.info("%s: left out %d utterance(s) outside %.1f-%.1f s", path,
+                     len(utterances) - len(kept), self.min_duration, self.max_duration)
+        if not kept:
+            raise AvseqError(f"{path}: no usable utterances (check durations and transcripts "
+                             "with 'avseq check-data')")
+        return kept
+
+    def setup(self, stage: str | None = None) -> None:
+        splits = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(
+            stage or "fit", ["train", "val"])
+        for split in splits:
+            if split not in self.datasets:
+                self.datasets[split] = SpeechDataset(
+                    self.load_split(split), self.tokenizer, self.sample_rate,
+                    augment=self.augment if split == "train" else None,
+                    skip_bad_audio=self.on_bad_item == "skip")
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        dataset = self.datasets[split]
+        trainer = self.trainer
+        sampler = BucketBatchSampler(
+            dataset.durations, batch_size, shuffle=shuffle, seed=self.seed,
+            num_replicas=trainer.world_size if trainer else 1,
+            rank=trainer.global_rank if trainer else 0)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_speech,
+                          num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0 and shuffle)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)

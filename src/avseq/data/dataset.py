@@ -1,0 +1,88 @@
+"""Speech dataset over manifest entries; workers only decode and pad, features live in the model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset
+
+from avseq.data.audio import load_audio
+from avseq.data.augment import WaveAugment
+from avseq.data.manifest import Utterance
+from avseq.data.tokenizer import CharTokenizer
+from avseq.errors import BadAudioError
+
+log = logging.getLogger(__name__)
+
+
+class SpeechDataset(Dataset):
+    """Loads (waveform, token ids) pairs.
+
+    Args:
+        utterances: validated manifest entries.
+        tokenizer: encodes transcripts.
+        sample_rate: the model's rate; files are resampled to it.
+        augment: waveform augmentation (training only), or None.
+        skip_bad_audio: return None for unusable audio (collate drops and counts it) instead of
+            raising `BadAudioError`.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        tokenizer: CharTokenizer,
+        sample_rate: int,
+        augment: WaveAugment | None = None,
+        skip_bad_audio: bool = True,
+    ) -> None:
+        self.utterances = list(utterances)
+        self.tokenizer = tokenizer
+        self.sample_rate = sample_rate
+        self.augment = augment
+        self.skip_bad_audio = skip_bad_audio
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def durations(self) -> list[float]:
+        return [u.duration for u in self.utterances]
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        utt = self.utterances[index]
+        try:
+            wave = load_audio(utt.audio_filepath, self.sample_rate)
+        except BadAudioError as err:
+            if not self.skip_bad_audio:
+                raise BadAudioError(f"{utt.where}: {err}") from None
+            log.warning("skipping %s: %s", utt.where, err)
+            return None
+        if self.augment is not None:
+            wave = self.augment(wave)
+        tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
+        return {"wave": wave, "tokens": tokens, "text": self.tokenizer.normalize(utt.text),
+                "path": str(utt.audio_filepath)}
+
+
+def collate_speech(items: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Pads a list of items into a batch; None items (skipped bad audio) are counted.
+
+    Returns:
+        waves (B, T) float32, wave_lengths (B,) int64, tokens (B, L) int64 padded with 0,
+        token_lengths (B,) int64, texts, paths, skipped (number of dropped items).
+    """
+    good = [item for item in items if item is not None]
+    batch: dict[str, Any] = {"skipped": len(items) - len(good)}
+    if not good:
+        return batch
+    batch["waves"] = pad_sequence([g["wave"] for g in good], batch_first=True)
+    batch["wave_lengths"] = torch.tensor([g["wave"].numel() for g in good], dtype=torch.long)
+    batch["tokens"] = pad_sequence([g["tokens"] for g in good], batch_first=True)
+    batch["token_lengths"] = torch.tensor([g["tokens"].numel() for g in good], dtype=torch.long)
+    batch["texts"] = [g["text"] for g in good]
+    batch["paths"] = [g["path"] for g in good]
+    return batch

@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny generated audio and corpora, nothing downloaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avseq.data.synth_speech import CorpusSpec, generate_corpus
+
+REPO = Path(__file__).resolve().parents[1]
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
+                                  reason="espeak-ng is not installed (make setup installs it)")
+
+
+def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, channels: int = 1,
+               freq: float = 440.0) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * freq * t)
+    data = np.stack([wave] * channels, axis=1) if channels > 1 else wave
+    sf.write(str(path), data, rate)
+    return path
+
+
+def write_manifest(path: Path, entries: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> CorpusSpec:
+    """A ~2-minute built-in corpus (train) shared by the end-to-end tests."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make setup installs it)")
+    root = tmp_path_factory.mktemp("corpus")
+    spec = CorpusSpec(root=str(root), train_hours=0.03, val_hours=0.006, test_hours=0.006, seed=3)
+    generate_corpus(spec)
+    return spec
