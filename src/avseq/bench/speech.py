@@ -32,7 +32,8 @@ def load_batches(cfg, steps: int) -> tuple[list[dict], object]:
     dm.trainer = None
     batches = []
     for batch in dm.train_dataloader():
-        batches.append({k: batch[k] for k in ("waves", "wave_lengths", "tokens", "token_lengths")})
+        batches.append({k: batch[k] for k in ("waves", "wave_lengths", "tokens", "token_lengths",
+                                              "skipped")})
         if len(batches) == steps:
             break
     return batches, dm
@@ -52,7 +53,7 @@ def plain_loop(task, batches, device, precision: str, clip: float, warmup: int) 
         if i == warmup:
             _sync(device)
             start = time.perf_counter()
-        b = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        b = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "skipped"}
         with torch.autocast(device.type, dtype=torch.float16, enabled=precision == "16-mixed"):
             logits, frames = net(b["waves"], b["wave_lengths"])
         loss = ctc_loss(logits, frames, b["tokens"], b["token_lengths"])

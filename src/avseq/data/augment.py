@@ -6,6 +6,13 @@ import torch
 import torchaudio.functional as AF
 
 
+def coloured_noise(n: int, exponent: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(n,) noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown)."""
+    spectrum = torch.fft.rfft(torch.randn(n, generator=generator))
+    freqs = torch.arange(1, spectrum.numel() + 1, dtype=torch.float32)
+    return torch.fft.irfft(spectrum / freqs ** (exponent / 2), n=n)
+
+
 class WaveAugment:
     """Random gain, additive coloured noise at a random SNR, and optional speed perturbation.
 
@@ -48,10 +55,7 @@ class WaveAugment:
             speed = self.speeds[int(uniform(0, len(self.speeds))) % len(self.speeds)]
             wave = AF.resample(wave, int(self.sample_rate * speed), self.sample_rate)
         if self.noise_prob and uniform(0, 1) < self.noise_prob:
-            noise = torch.randn(wave.shape, generator=generator)
-            colour = uniform(0, 1)  # 0 = white, towards 1 = low-passed ("brown-ish") noise
-            if colour > 0.5:
-                noise = AF.lowpass_biquad(noise, self.sample_rate, 300 + 3000 * (1 - colour))
+            noise = coloured_noise(wave.numel(), uniform(0, 2), generator)
             snr = uniform(*self.snr_db)
             signal_power = wave.pow(2).mean().clamp_min(1e-10)
             noise_power = noise.pow(2).mean().clamp_min(1e-10)

@@ -20,8 +20,9 @@ ALPHABET: str = "abcdefghijklmnopqrstuvwxyz' "
 _ALLOWED = frozenset(ALPHABET)
 _APOSTROPHES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "`": "'"})
 _SEPARATORS = re.compile(r"[-_\u2010-\u2015\s]+")
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+         "nineteen")
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 NUMBER_WORDS: frozenset[str] = frozenset(
     [*_ONES, *_TENS[2:], "hundred", "thousand", "million", "oh"])
@@ -107,7 +108,8 @@ def load_words() -> list[str]:
     return list(_bundled_words())
 
 
-# Template slot fillers: "name:" starts a slot, "_" stands for a space inside one filler.
+# Template slot fillers: "name:" starts a slot, "_" stands for a space inside one filler and
+# repeats weight a filler. "function" holds the frequent words mixed into free sequences.
 _SLOT_SPEC = """
 room: kitchen bedroom bathroom garage hallway office basement attic living_room closet porch
   balcony garden
@@ -139,6 +141,8 @@ plural: apples eggs bottles chairs cups books tickets cookies friends cars boxes
 updown: up down
 side: left right
 landmark: corner bridge church bank station park school tower lights
+function: the the the a a and and of of in on with is my your it we i you that this at from but or
+  was not very
 """
 
 
@@ -184,8 +188,6 @@ we have {count} days left|number {n}|{n}|{year}|{big}|{time}|{n} {plural}
 """
 _DIGIT_CARRIERS = ("", "call", "dial", "my number is", "the code is", "the pin is", "flight",
                    "room", "enter", "my account number is", "the password is")
-_FUNCTION_WORDS = tuple("the the the a a and and of of in on with is my your it we i you that "
-                        "this at from but or was not very".split())
 _SLOT_RE = re.compile(r"\{(\w+)\}")
 
 
@@ -271,7 +273,7 @@ class SentenceGenerator:
         self.weights = weights
         self.oh_prob, self.function_word_prob = oh_prob, function_word_prob
         vocab = set(self.words)
-        self._function = [w for w in _FUNCTION_WORDS if w in vocab] or self.words
+        self._function = [w for w in _SLOTS["function"] if w in vocab] or self.words
         self._kinds: tuple[Callable[[random.Random], str], ...] = (
             lambda rng: self._fill(rng.choice(COMMAND_TEMPLATES), rng),
             lambda rng: self._fill(rng.choice(NUMBER_TEMPLATES), rng),
@@ -314,7 +316,7 @@ class SentenceGenerator:
 
     def _digit_phrase(self, rng: random.Random) -> str:
         carrier = rng.choice(_DIGIT_CARRIERS)
-        return f"{carrier} {self._digits(rng, rng.randint(3, 15 - len(carrier.split())))}"
+        return f"{carrier} {self._digits(rng, rng.randint(3, 11))}"
 
     def _free_sequence(self, rng: random.Random) -> str:
         return " ".join(rng.choice(self._function) if rng.random() < self.function_word_prob
