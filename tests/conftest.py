@@ -14,12 +14,14 @@ from avseq.data.synth_speech import CorpusSpec, generate_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (make setup installs it)")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (make setup installs it)"
+)
 
 
-def write_tone(path: Path, seconds: float = 1.0, rate: int = 16000, channels: int = 1,
-               freq: float = 440.0) -> Path:
+def write_tone(
+    path: Path, seconds: float = 1.0, rate: int = 16000, channels: int = 1, freq: float = 440.0
+) -> Path:
     t = np.arange(int(seconds * rate)) / rate
     wave = 0.3 * np.sin(2 * np.pi * freq * t)
     data = np.stack([wave] * channels, axis=1) if channels > 1 else wave

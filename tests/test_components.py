@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avseq.decoding.ctc import ctc_greedy, ctc_greedy_texts
 from avseq.data.tokenizer import CharTokenizer
+from avseq.decoding.ctc import ctc_greedy, ctc_greedy_texts
 from avseq.features.audio import LogMel, SpecAugment
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
@@ -20,8 +20,15 @@ def test_encoder_shapes_and_padding_invariance(
     rnn_type: str, bidirectional: bool, packed: bool
 ) -> None:
     torch.manual_seed(0)
-    enc = RNNEncoder(8, hidden_size=16, num_layers=2, rnn_type=rnn_type,
-                     bidirectional=bidirectional, dropout=0.0, packed=packed).eval()
+    enc = RNNEncoder(
+        8,
+        hidden_size=16,
+        num_layers=2,
+        rnn_type=rnn_type,
+        bidirectional=bidirectional,
+        dropout=0.0,
+        packed=packed,
+    ).eval()
     lengths = torch.tensor([5, 12, 3])
     x = torch.randn(3, 12, 8)
     out = enc(x, lengths)

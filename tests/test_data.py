@@ -48,9 +48,14 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     sf.write(str(silent), np.zeros(16000), 16000)
     nan = tmp_path / "nan.wav"
     sf.write(str(nan), np.full(16000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
-    return {"missing": (tmp_path / "nope.wav", "no such audio file"),
-            "empty": (empty, "empty"), "not audio": (text, "not a readable audio file"),
-            "truncated": (truncated, ""), "silent": (silent, "silent"), "nan": (nan, "NaN")}
+    return {
+        "missing": (tmp_path / "nope.wav", "no such audio file"),
+        "empty": (empty, "empty"),
+        "not audio": (text, "not a readable audio file"),
+        "truncated": (truncated, ""),
+        "silent": (silent, "silent"),
+        "nan": (nan, "NaN"),
+    }
 
 
 def test_bad_audio_gets_one_line_error_naming_the_file(tmp_path: Path) -> None:
@@ -94,8 +99,13 @@ def test_manifest_missing_file_error(tmp_path: Path) -> None:
 def test_dataset_skips_and_counts_bad_audio(tmp_path: Path) -> None:
     bad = _bad_files(tmp_path)
     entries = [{"audio_filepath": str(p), "duration": 1.0, "text": "hi"} for p, _ in bad.values()]
-    entries.append({"audio_filepath": str(write_tone(tmp_path / "ok.wav")), "duration": 1.0,
-                    "text": "Hello  World"})
+    entries.append(
+        {
+            "audio_filepath": str(write_tone(tmp_path / "ok.wav")),
+            "duration": 1.0,
+            "text": "Hello  World",
+        }
+    )
     utts, _ = read_manifest(write_manifest(tmp_path / "m.jsonl", entries), CharTokenizer())
     ds = SpeechDataset(utts, CharTokenizer(), 16000, skip_bad_audio=True)
     batch = collate_speech([ds[i] for i in range(len(ds))])
@@ -125,10 +135,12 @@ def test_bucket_sampler_groups_lengths_and_shards() -> None:
     assert spread < 1.0  # random batches would spread over ~12 s
     sampler.set_epoch(1)
     assert list(sampler) != batches  # reshuffled between epochs
-    ranks = [list(BucketBatchSampler(durations, 16, seed=1, num_replicas=3, rank=r))
-             for r in range(3)]
+    ranks = [
+        list(BucketBatchSampler(durations, 16, seed=1, num_replicas=3, rank=r)) for r in range(3)
+    ]
     assert len({len(r) for r in ranks}) == 1 and len(ranks[0]) == len(
-        BucketBatchSampler(durations, 16, num_replicas=3))
+        BucketBatchSampler(durations, 16, num_replicas=3)
+    )
     seen = [i for r in ranks for b in r for i in b]
     assert len(seen) == len(set(seen))  # ranks never share items
 
@@ -146,3 +158,45 @@ def test_iter_chunks_covers_file_with_bounded_chunks(tmp_path: Path) -> None:
     assert starts == sorted(starts) and starts[0] == 0
     for s in starts[1:]:  # cuts land in the silent half-periods
         assert np.sin(2 * np.pi * 0.5 * s) <= 0.1
+
+
+def test_sortagrad_orders_only_the_first_epoch() -> None:
+    rng = np.random.default_rng(1)
+    durations = rng.uniform(1, 15, size=400).tolist()
+    sampler = BucketBatchSampler(durations, batch_size=8, seed=0, sortagrad=True)
+    longest = [max(durations[i] for i in b) for b in sampler]
+    assert longest == sorted(longest)
+    sampler.set_epoch(1)
+    longest = [max(durations[i] for i in b) for b in sampler]
+    assert longest != sorted(longest)
+
+
+def test_lightning_reshuffles_batches_every_epoch() -> None:
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    class Record(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+            self.seen: dict[int, list[int]] = {}
+
+        def training_step(self, batch: torch.Tensor, idx: int) -> torch.Tensor:
+            self.seen.setdefault(self.current_epoch, []).append(int(batch.max()))
+            return self.layer(batch).sum()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), 0.1)
+
+    items = [torch.tensor([float(i)]) for i in range(64)]
+    sampler = BucketBatchSampler(list(range(64)), 8, seed=0, sortagrad=True)
+    model = Record()
+    L.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, DataLoader(items, batch_sampler=sampler))
+    assert model.seen[0] == sorted(model.seen[0])  # SortaGrad epoch
+    assert model.seen[1] != model.seen[0] and model.seen[2] != model.seen[1]

@@ -1,4 +1,4 @@
-"""End to end through the real Hydra configs: train, resume, evaluate, transcribe, bad checkpoints."""
+"""End to end through the real configs: train, resume, evaluate, transcribe, bad checkpoints."""
 
 from __future__ import annotations
 
@@ -15,17 +15,33 @@ from avseq.config import load_config
 from avseq.data.synth_speech import CorpusSpec, synthesize
 from avseq.train import train
 
-TINY_MODEL = ["model.encoder.hidden_size=32", "model.encoder.num_layers=1",
-              "model.frontend.conv_channels=4", "model.frontend.n_mels=40"]
+TINY_MODEL = [
+    "model.encoder.hidden_size=32",
+    "model.encoder.num_layers=1",
+    "model.frontend.conv_channels=4",
+    "model.frontend.n_mels=40",
+]
 
 
 def tiny_overrides(spec: CorpusSpec, runs: Path, *extra: str) -> list[str]:
-    return ["experiment=speech", f"data.corpus.root={spec.root}",
-            f"data.corpus.train_hours={spec.train_hours}", f"data.corpus.val_hours={spec.val_hours}",
-            f"data.corpus.test_hours={spec.test_hours}", f"data.corpus.seed={spec.seed}",
-            "data.num_workers=0", "data.batch_size=8", f"paths.runs_dir={runs}",
-            "trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-            "logger.tensorboard=null", "trainer.log_every_n_steps=1", *TINY_MODEL, *extra]
+    return [
+        "experiment=speech",
+        f"data.corpus.root={spec.root}",
+        f"data.corpus.train_hours={spec.train_hours}",
+        f"data.corpus.val_hours={spec.val_hours}",
+        f"data.corpus.test_hours={spec.test_hours}",
+        f"data.corpus.seed={spec.seed}",
+        "data.num_workers=0",
+        "data.batch_size=8",
+        f"paths.runs_dir={runs}",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "logger.tensorboard=null",
+        "trainer.log_every_n_steps=1",
+        *TINY_MODEL,
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +66,11 @@ def test_resume_continues_from_last(trained: dict) -> None:
     spec, runs = trained["spec"], trained["runs"]
     last = runs / "speech" / "latest" / "checkpoints" / "last.ckpt"
     before = torch.load(last, weights_only=True)
-    result = train(load_config(tiny_overrides(spec, runs, "ckpt_path=last",
-                                              "trainer.max_epochs=2", "test=false")))
+    result = train(
+        load_config(
+            tiny_overrides(spec, runs, "ckpt_path=last", "trainer.max_epochs=2", "test=false")
+        )
+    )
     after = torch.load(Path(result["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)
     assert result["run_dir"] != trained["result"]["run_dir"]  # a new run folder
     assert after["epoch"] == before["epoch"] + 1
@@ -72,8 +91,9 @@ def test_evaluate_writes_report(trained: dict, tmp_path: Path, capsys) -> None:
     assert {"reference", "hypothesis", "wer", "cer"} <= rows[0].keys()
 
 
-def test_transcribe_any_rate_and_channels_and_long_files(trained: dict, tmp_path: Path,
-                                                        capsys) -> None:
+def test_transcribe_any_rate_and_channels_and_long_files(
+    trained: dict, tmp_path: Path, capsys
+) -> None:
     ckpt = trained["result"]["best_checkpoint"]
     speech = synthesize("turn on the kitchen lights", "en-us", 160, 50, 48000).numpy()
     stereo = tmp_path / "stereo48k.wav"
@@ -81,8 +101,19 @@ def test_transcribe_any_rate_and_channels_and_long_files(trained: dict, tmp_path
     long = tmp_path / "long.flac"
     sf.write(str(long), np.tile(speech, 40)[: 48000 * 75], 48000)  # 75 s: chunked
     out = tmp_path / "out.jsonl"
-    code = main(["transcribe", "--checkpoint", ckpt, str(stereo), str(long), "--output", str(out),
-                 "--chunk-seconds", "20"])
+    code = main(
+        [
+            "transcribe",
+            "--checkpoint",
+            ckpt,
+            str(stereo),
+            str(long),
+            "--output",
+            str(out),
+            "--chunk-seconds",
+            "20",
+        ]
+    )
     assert code == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["audio_filepath"] for x in lines] == [str(stereo), str(long)]
@@ -105,8 +136,12 @@ def test_bad_checkpoints_get_clear_errors(trained: dict, tmp_path: Path, capsys)
     torch.save(state, other)
     plain = tmp_path / "plain.ckpt"
     torch.save({"weights": torch.zeros(2)}, plain)
-    cases = {corrupt: "corrupt", other: "'video_action' checkpoint", plain: "not an avseq",
-             tmp_path / "missing.ckpt": "no such checkpoint"}
+    cases = {
+        corrupt: "corrupt",
+        other: "'video_action' checkpoint",
+        plain: "not an avseq",
+        tmp_path / "missing.ckpt": "no such checkpoint",
+    }
     audio = tmp_path / "a.wav"
     sf.write(str(audio), np.full(16000, 0.1), 16000)
     for path, words in cases.items():
@@ -123,8 +158,9 @@ def test_bad_override_is_one_line(capsys) -> None:
 
 
 def test_every_experiment_config_composes() -> None:
-    experiments = sorted(p.stem for p in (Path(__file__).parents[1] / "configs" / "experiment")
-                         .glob("*.yaml"))
+    experiments = sorted(
+        p.stem for p in (Path(__file__).parents[1] / "configs" / "experiment").glob("*.yaml")
+    )
     assert "speech" in experiments
     for name in experiments:
         cfg = load_config([f"experiment={name}"])

@@ -20,14 +20,40 @@ from avseq.data.text import (
 
 # Sets of words that sound the same; the word list may hold at most one of each.
 HOMOPHONES = [
-    ("there", "their", "they're"), ("write", "right", "rite"), ("sea", "see"), ("knew", "new"),
-    ("hear", "here"), ("by", "buy", "bye"), ("whole", "hole"), ("weight", "wait"),
-    ("meet", "meat"), ("week", "weak"), ("son", "sun"), ("night", "knight"),
-    ("road", "rode", "rowed"), ("flower", "flour"), ("no", "know"), ("hour", "our"),
-    ("its", "it's"), ("your", "you're"), ("we'll", "wheel"), ("peace", "piece"),
-    ("pair", "pear"), ("pour", "poor"), ("be", "bee"), ("wood", "would"), ("mail", "male"),
-    ("tail", "tale"), ("sale", "sail"), ("steal", "steel"), ("break", "brake"), ("blue", "blew"),
-    ("there's", "theirs"), ("i'll", "aisle"), ("what", "watt"), ("let's", "lets"),
+    ("there", "their", "they're"),
+    ("write", "right", "rite"),
+    ("sea", "see"),
+    ("knew", "new"),
+    ("hear", "here"),
+    ("by", "buy", "bye"),
+    ("whole", "hole"),
+    ("weight", "wait"),
+    ("meet", "meat"),
+    ("week", "weak"),
+    ("son", "sun"),
+    ("night", "knight"),
+    ("road", "rode", "rowed"),
+    ("flower", "flour"),
+    ("no", "know"),
+    ("hour", "our"),
+    ("its", "it's"),
+    ("your", "you're"),
+    ("we'll", "wheel"),
+    ("peace", "piece"),
+    ("pair", "pear"),
+    ("pour", "poor"),
+    ("be", "bee"),
+    ("wood", "would"),
+    ("mail", "male"),
+    ("tail", "tale"),
+    ("sale", "sail"),
+    ("steal", "steel"),
+    ("break", "brake"),
+    ("blue", "blew"),
+    ("there's", "theirs"),
+    ("i'll", "aisle"),
+    ("what", "watt"),
+    ("let's", "lets"),
 ]
 SOUNDS_LIKE_A_NUMBER = {"to", "too", "for", "fore", "won", "ate", "owe", "forte"}
 
@@ -37,16 +63,34 @@ def words() -> list[str]:
     return load_words()
 
 
-@pytest.mark.parametrize(("n", "expected"), [
-    (0, "zero"), (7, "seven"), (10, "ten"), (15, "fifteen"), (19, "nineteen"), (20, "twenty"),
-    (42, "forty two"), (99, "ninety nine"), (100, "one hundred"), (105, "one hundred five"),
-    (110, "one hundred ten"), (999, "nine hundred ninety nine"), (1000, "one thousand"),
-    (2024, "two thousand twenty four"), (10_001, "ten thousand one"),
-    (300_050, "three hundred thousand fifty"), (1_000_000, "one million"),
-    (2_000_300, "two million three hundred"),
-    (999_999_999, "nine hundred ninety nine million nine hundred ninety nine thousand "
-                  "nine hundred ninety nine"),
-])
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [
+        (0, "zero"),
+        (7, "seven"),
+        (10, "ten"),
+        (15, "fifteen"),
+        (19, "nineteen"),
+        (20, "twenty"),
+        (42, "forty two"),
+        (99, "ninety nine"),
+        (100, "one hundred"),
+        (105, "one hundred five"),
+        (110, "one hundred ten"),
+        (999, "nine hundred ninety nine"),
+        (1000, "one thousand"),
+        (2024, "two thousand twenty four"),
+        (10_001, "ten thousand one"),
+        (300_050, "three hundred thousand fifty"),
+        (1_000_000, "one million"),
+        (2_000_300, "two million three hundred"),
+        (
+            999_999_999,
+            "nine hundred ninety nine million nine hundred ninety nine thousand "
+            "nine hundred ninety nine",
+        ),
+    ],
+)
 def test_number_to_words(n: int, expected: str) -> None:
     assert number_to_words(n) == expected
 
@@ -64,14 +108,17 @@ def test_number_words_are_normalized_and_closed() -> None:
         assert set(spoken.split()) <= NUMBER_WORDS
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("Hello, World!", "hello world"),
-    ("  Don’t   STOP-me_now\t\n ", "don't stop me now"),
-    ("It‘s 3 o’clock; café—time?", "it's o'clock cafe time"),
-    ("rock-n-roll__fan", "rock n roll fan"),
-    ("!!! 123 ...", ""),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Hello, World!", "hello world"),
+        ("  Don’t   STOP-me_now\t\n ", "don't stop me now"),
+        ("It‘s 3 o’clock; café—time?", "it's o'clock cafe time"),
+        ("rock-n-roll__fan", "rock n roll fan"),
+        ("!!! 123 ...", ""),
+        ("", ""),
+    ],
+)
 def test_normalize_text(raw: str, expected: str) -> None:
     assert normalize_text(raw) == expected
     assert set(normalize_text(raw)) <= set(ALPHABET)
@@ -120,10 +167,25 @@ def test_samples_are_deterministic() -> None:
 
 
 def test_mix_has_digits_numbers_commands_and_variety(samples: list[str]) -> None:
-    digit_words = {"zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                   "nine"}
-    digit_strings = [s for s in samples if sum(w in digit_words for w in s.split()) >= 3
-                     and not set(s.split()) & {"hundred", "thousand", "million"}]
+    digit_words = {
+        "zero",
+        "oh",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+    }
+    digit_strings = [
+        s
+        for s in samples
+        if sum(w in digit_words for w in s.split()) >= 3
+        and not set(s.split()) & {"hundred", "thousand", "million"}
+    ]
     assert len(digit_strings) > 0.08 * len(samples)
     assert any(" oh " in f" {s} " for s in digit_strings)
     assert any(w in s.split() for s in samples for w in ("hundred", "thousand", "twenty"))
@@ -144,23 +206,30 @@ def test_vocabulary_is_used(words: list[str]) -> None:
 
 def test_custom_words_and_weights() -> None:
     rng = random.Random(3)
-    gen = SentenceGenerator(["alpha", "beta", "gamma"], command_prob=0, number_prob=0,
-                            digit_prob=0, free_prob=1)
+    gen = SentenceGenerator(
+        ["alpha", "beta", "gamma"], command_prob=0, number_prob=0, digit_prob=0, free_prob=1
+    )
     for _ in range(200):
         assert set(gen.sample(rng).split()) <= {"alpha", "beta", "gamma"}
     digits_only = SentenceGenerator(command_prob=0, number_prob=0, digit_prob=1, free_prob=0)
-    assert all(sum(w in NUMBER_WORDS for w in digits_only.sample(rng).split()) >= 3
-               for _ in range(100))
+    assert all(
+        sum(w in NUMBER_WORDS for w in digits_only.sample(rng).split()) >= 3 for _ in range(100)
+    )
     with pytest.raises(ValueError):
         SentenceGenerator(["Not Normalized"])
     with pytest.raises(ValueError):
         SentenceGenerator(command_prob=-1)
 
 
-@pytest.mark.parametrize(("content", "line"), [
-    ("apple\nBanana\n", 2), ("apple\npear\n\nplum\n", 3), ("apple\nice cream\n", 2),
-    ("apple\nplum\napple\n", 3),
-])
+@pytest.mark.parametrize(
+    ("content", "line"),
+    [
+        ("apple\nBanana\n", 2),
+        ("apple\npear\n\nplum\n", 3),
+        ("apple\nice cream\n", 2),
+        ("apple\nplum\napple\n", 3),
+    ],
+)
 def test_load_words_names_the_bad_line(tmp_path, monkeypatch, content: str, line: int) -> None:
     from avseq.data import text
 

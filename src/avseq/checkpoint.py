@@ -20,21 +20,28 @@ def load_checkpoint(path: str | Path, task: str) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise AvseqError(f"{path}: no such checkpoint; train one first (make train-{task}) or "
-                         "fix the path")
+        raise AvseqError(
+            f"{path}: no such checkpoint; train one first (make train-{task}) or fix the path"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
-        raise AvseqError(f"{path}: not a readable checkpoint ({first}); the file may be truncated "
-                         "or corrupt, or not a PyTorch checkpoint") from None
+        raise AvseqError(
+            f"{path}: not a readable checkpoint ({first}); the file may be truncated "
+            "or corrupt, or not a PyTorch checkpoint"
+        ) from None
     meta = ckpt.get("avseq") if isinstance(ckpt, dict) else None
     if not isinstance(meta, dict) or "state_dict" not in ckpt:
-        raise AvseqError(f"{path}: not an avseq checkpoint (it lacks avseq's model description); "
-                         "use a .ckpt written by 'avseq train'")
+        raise AvseqError(
+            f"{path}: not an avseq checkpoint (it lacks avseq's model description); "
+            "use a .ckpt written by 'avseq train'"
+        )
     if meta.get("task") != task:
-        raise AvseqError(f"{path}: this is a {meta.get('task')!r} checkpoint, but the command "
-                         f"needs a {task!r} one")
+        raise AvseqError(
+            f"{path}: this is a {meta.get('task')!r} checkpoint, but the command "
+            f"needs a {task!r} one"
+        )
     return ckpt
 
 
@@ -51,11 +58,13 @@ def load_speech_model(
     try:
         tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
         model = SpeechRecognizer(**meta["net"])
-        state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()
-                 if k.startswith("net.")}
+        state = {
+            k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
+        }
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0][:160]
-        raise AvseqError(f"{path}: the checkpoint's model does not match this avseq version "
-                         f"({first})") from None
+        raise AvseqError(
+            f"{path}: the checkpoint's model does not match this avseq version ({first})"
+        ) from None
     return model.eval().to(device), tokenizer, meta

@@ -19,8 +19,9 @@ def config_dir() -> Path:
     env = os.environ.get("AVSEQ_CONFIG_DIR")
     path = Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
     if not (path / "train.yaml").is_file():
-        raise AvseqError(f"{path}: no train.yaml here; set AVSEQ_CONFIG_DIR to avseq's configs "
-                         "folder")
+        raise AvseqError(
+            f"{path}: no train.yaml here; set AVSEQ_CONFIG_DIR to avseq's configs folder"
+        )
     return path
 
 

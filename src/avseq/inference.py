@@ -1,4 +1,4 @@
-"""Transcription and evaluation: one decode path, used by `avseq transcribe` and `avseq evaluate`."""
+"""Transcription and evaluation: one decode path for `avseq transcribe` and `avseq evaluate`."""
 
 from __future__ import annotations
 
@@ -85,7 +85,9 @@ class Transcriber:
             parts += self.transcribe_waves(pending)
         return " ".join(p for p in parts if p)
 
-    def transcribe_files(self, paths: Iterable[str | Path]) -> Iterator[tuple[str, str | None, str | None]]:
+    def transcribe_files(
+        self, paths: Iterable[str | Path]
+    ) -> Iterator[tuple[str, str | None, str | None]]:
         """Yields (path, transcript, error) per file in order; a bad file yields its error."""
         batch: list[tuple[str, torch.Tensor]] = []
 
@@ -129,7 +131,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def evaluate_speech(transcriber: Transcriber, manifest: str | Path, out_dir: Path) -> dict[str, Any]:
+def evaluate_speech(
+    transcriber: Transcriber, manifest: str | Path, out_dir: Path
+) -> dict[str, Any]:
     """WER/CER with S/D/I counts on a manifest; writes predictions.jsonl, summary.json/.md."""
     utts, problems = read_manifest(manifest, transcriber.tokenizer, on_error="skip")
     for problem in problems:
@@ -147,17 +151,32 @@ def evaluate_speech(transcriber: Transcriber, manifest: str | Path, out_dir: Pat
         for utt, hyp in zip(chunk, transcriber.transcribe_waves(waves), strict=True):
             ref = transcriber.tokenizer.normalize(utt.text)
             w, c = score.add(ref, hyp)
-            rows.append({"audio_filepath": str(utt.audio_filepath), "reference": ref,
-                         "hypothesis": hyp, "wer": round(w.rate, 4), "cer": round(c.rate, 4),
-                         "word_errors": w.as_dict(), "char_errors": c.as_dict()})
+            rows.append(
+                {
+                    "audio_filepath": str(utt.audio_filepath),
+                    "reference": ref,
+                    "hypothesis": hyp,
+                    "wer": round(w.rate, 4),
+                    "cer": round(c.rate, 4),
+                    "word_errors": w.as_dict(),
+                    "char_errors": c.as_dict(),
+                }
+            )
     if not rows:
         raise AvseqError(f"{manifest}: no utterance could be evaluated")
     rtf = transcriber.compute_seconds / max(transcriber.audio_seconds, 1e-9)
-    summary = {"checkpoint": str(transcriber.checkpoint), "manifest": str(manifest),
-               "utterances": len(rows), "skipped": skipped, "wer": score.words.rate,
-               "cer": score.chars.rate, "words": score.words.as_dict(),
-               "chars": score.chars.as_dict(), "real_time_factor": rtf,
-               "device": str(transcriber._device)}
+    summary = {
+        "checkpoint": str(transcriber.checkpoint),
+        "manifest": str(manifest),
+        "utterances": len(rows),
+        "skipped": skipped,
+        "wer": score.words.rate,
+        "cer": score.chars.rate,
+        "words": score.words.as_dict(),
+        "chars": score.chars.as_dict(),
+        "real_time_factor": rtf,
+        "device": str(transcriber._device),
+    }
     write_text_atomic(out_dir / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(out_dir / "summary.md", summary_markdown(summary, rows))

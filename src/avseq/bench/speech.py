@@ -1,6 +1,6 @@
-"""Speech training throughput: the Lightning pipeline vs a plain PyTorch loop, same model and batches.
+"""Speech training throughput: the Lightning pipeline vs a plain PyTorch loop on the same batches.
 
-    python -m avseq.bench.speech [--steps 30] [--batch-size 32] [--device auto] [key=value ...]
+    python -m avseq.bench.speech [--steps 30] [--repeats 2] [--device auto] [key=value ...]
 
 Both loops run the same `SpeechRecognizer` (from the composed config, overrides allowed), the same
 pre-loaded batches, AdamW, float32 CTC and clip-by-norm, in this process. Prints audio seconds per
@@ -20,7 +20,6 @@ import torch
 from hydra.utils import instantiate
 
 from avseq.config import load_config
-from avseq.data.dataset import collate_speech
 from avseq.inference import Transcriber, pick_device
 from avseq.models.components.ctc_head import ctc_loss
 
@@ -32,8 +31,9 @@ def load_batches(cfg, steps: int) -> tuple[list[dict], object]:
     dm.trainer = None
     batches = []
     for batch in dm.train_dataloader():
-        batches.append({k: batch[k] for k in ("waves", "wave_lengths", "tokens", "token_lengths",
-                                              "skipped")})
+        batches.append(
+            {k: batch[k] for k in ("waves", "wave_lengths", "tokens", "token_lengths", "skipped")}
+        )
         if len(batches) == steps:
             break
     return batches, dm
@@ -83,11 +83,21 @@ class _Timer(L.Callback):
 
 def lightning_loop(task, batches, device, precision: str, clip: float, warmup: int, ckpt: Path):
     timer = _Timer(warmup)
-    trainer = L.Trainer(accelerator=device.type, devices=1, precision=precision, max_epochs=1,
-                        max_steps=len(batches), gradient_clip_val=clip, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0,
-                        limit_val_batches=0, callbacks=[timer])
+    trainer = L.Trainer(
+        accelerator=device.type,
+        devices=1,
+        precision=precision,
+        max_epochs=1,
+        max_steps=len(batches),
+        gradient_clip_val=clip,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[timer],
+    )
     trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
     trainer.save_checkpoint(ckpt)
     return timer.end - timer.start
@@ -102,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default=None, help="default: 16-mixed on GPU, else 32-true")
     args, overrides = parser.parse_known_args()
@@ -114,25 +125,42 @@ def main() -> None:
     timed = seconds_of(batches[args.warmup :], sr)
     L.seed_everything(0, verbose=False)
     task = instantiate(cfg.model, tokenizer=dm.tokenizer)
-    task_copy = copy.deepcopy(task)  # identical initial weights for both loops
-
-    plain_s = plain_loop(task_copy, batches, device, precision, clip, args.warmup)
+    # alternate the two loops (plain, Lightning, plain, Lightning), each from the same initial
+    # weights, and keep each one's best time, so warm-up and machine noise favour neither
+    plain_s, light_s = float("inf"), float("inf")
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "bench.ckpt"
-        light_s = lightning_loop(task, batches, device, precision, clip, args.warmup, ckpt)
+        for _ in range(args.repeats):
+            plain_s = min(
+                plain_s,
+                plain_loop(copy.deepcopy(task), batches, device, precision, clip, args.warmup),
+            )
+            light_s = min(
+                light_s,
+                lightning_loop(
+                    copy.deepcopy(task), batches, device, precision, clip, args.warmup, ckpt
+                ),
+            )
         transcriber = Transcriber(ckpt, str(device), batch_size=32)
-        waves = [b["waves"][i, : b["wave_lengths"][i]] for b in batches[:4]
-                 for i in range(b["waves"].size(0))]
+        waves = [
+            b["waves"][i, : b["wave_lengths"][i]]
+            for b in batches[:4]
+            for i in range(b["waves"].size(0))
+        ]
         transcriber.transcribe_waves(waves[:8])  # warm-up
         transcriber.audio_seconds = transcriber.compute_seconds = 0.0
         transcriber.transcribe_waves(waves)
     rtf = transcriber.compute_seconds / transcriber.audio_seconds
     enc = cfg.model.encoder
-    print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
-          f"{torch.get_num_threads()} threads), precision {precision}")
-    print(f"model: {enc.num_layers}x{enc.hidden_size} {'bi' if enc.bidirectional else ''}"
-          f"{enc.rnn_type}, batches of {cfg.data.batch_size}, {args.steps} timed steps, "
-          f"{timed:.0f} s of audio")
+    print(
+        f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
+        f"{torch.get_num_threads()} threads), precision {precision}"
+    )
+    print(
+        f"model: {enc.num_layers}x{enc.hidden_size} {'bi' if enc.bidirectional else ''}"
+        f"{enc.rnn_type}, batches of {cfg.data.batch_size}, {args.steps} timed steps "
+        f"({timed:.0f} s of audio), best of {args.repeats} alternating runs"
+    )
     print(f"plain PyTorch loop : {timed / plain_s:8.1f} audio s / wall s")
     print(f"Lightning pipeline : {timed / light_s:8.1f} audio s / wall s")
     print(f"ratio Lightning / plain: {plain_s / light_s:.3f}")

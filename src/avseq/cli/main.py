@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from hydra.errors import InstantiationException
+
 from avseq.errors import AvseqError
 
 log = logging.getLogger("avseq")
@@ -37,30 +39,16 @@ def cmd_data_speech(overrides: list[str]) -> int:
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from avseq.data.audio import load_audio
-    from avseq.data.manifest import read_manifest
+    from avseq.data.check import check_manifest
     from avseq.data.tokenizer import CharTokenizer
 
-    tokenizer, total, bad = CharTokenizer(), 0, 0
+    bad = 0
     for manifest in args.manifests:
-        utts, problems = read_manifest(manifest, tokenizer, on_error="skip")
+        good, problems = check_manifest(manifest, CharTokenizer(), args.sample_rate)
         for problem in problems:
             print(problem)
-        for utt in utts:
-            try:
-                wave = load_audio(utt.audio_filepath, args.sample_rate)
-            except AvseqError as err:
-                problems.append(str(err))
-                print(f"{utt.where}: {err}")
-                continue
-            actual = wave.numel() / args.sample_rate
-            if abs(actual - utt.duration) > max(0.5, 0.1 * actual):
-                problems.append(utt.where)
-                print(f"{utt.where}: manifest says {utt.duration:.2f} s but the audio lasts "
-                      f"{actual:.2f} s; fix the duration field")
-        total += len(utts) + sum(1 for p in problems if "audio" not in p)
         bad += len(problems)
-        print(f"{manifest}: {len(utts)} entries read, {len(problems)} problem(s)")
+        print(f"{manifest}: {len(good)} usable entries, {len(problems)} problem(s)")
     return 1 if bad else 0
 
 
@@ -75,12 +63,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     manifest = args.manifest or transcriber.meta.get("test_manifest")
     if not manifest:
         raise AvseqError(f"{args.checkpoint}: records no test manifest; pass --manifest FILE")
-    out_dir = Path(args.output_dir) if args.output_dir else default_eval_dir(
-        Path(args.checkpoint), Path(manifest))
+    out_dir = (
+        Path(args.output_dir)
+        if args.output_dir
+        else default_eval_dir(Path(args.checkpoint), Path(manifest))
+    )
     summary = evaluate_speech(transcriber, manifest, out_dir)
     print((out_dir / "summary.md").read_text())
-    print(f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
-          f"(per-utterance results: {out_dir / 'predictions.jsonl'})")
+    print(
+        f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
+        f"(per-utterance results: {out_dir / 'predictions.jsonl'})"
+    )
     return 0
 
 
@@ -107,10 +100,12 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avseq", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("train", help="train a model: avseq train experiment=speech key=value ...",
-                   add_help=False)
-    sub.add_parser("data-speech", help="generate the built-in spoken corpus (Hydra overrides)",
-                   add_help=False)
+    sub.add_parser(
+        "train", help="train a model: avseq train experiment=speech key=value ...", add_help=False
+    )
+    sub.add_parser(
+        "data-speech", help="generate the built-in spoken corpus (Hydra overrides)", add_help=False
+    )
 
     check = sub.add_parser("check-data", help="check manifests and their audio up front")
     check.add_argument("manifests", nargs="+")
@@ -118,16 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="WER/CER of a checkpoint on a manifest")
     ev.add_argument("--checkpoint", required=True)
-    ev.add_argument("--manifest", help="JSON-lines manifest (default: the built-in test split "
-                    "the checkpoint was trained with)")
+    ev.add_argument(
+        "--manifest",
+        help="JSON-lines manifest (default: the built-in test split "
+        "the checkpoint was trained with)",
+    )
     ev.add_argument("--output-dir", help="where predictions.jsonl and summary.{json,md} go")
 
     tr = sub.add_parser("transcribe", help="transcribe audio files or manifests to JSON lines")
-    tr.add_argument("inputs", nargs="+", help="audio files (wav, flac, ogg, mp3) or .jsonl manifests")
+    tr.add_argument(
+        "inputs", nargs="+", help="audio files (wav, flac, ogg, mp3) or .jsonl manifests"
+    )
     tr.add_argument("--checkpoint", required=True)
     tr.add_argument("--output", help="write JSON lines here instead of stdout")
-    tr.add_argument("--chunk-seconds", type=float, default=30.0,
-                    help="longer files are transcribed in chunks of about this length")
+    tr.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        help="longer files are transcribed in chunks of about this length",
+    )
     for p in (ev, tr):
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
         p.add_argument("--batch-size", type=int, default=16)
@@ -136,20 +140,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     parser = build_parser()
     try:
         if argv and argv[0] in ("train", "data-speech") and not {"-h", "--help"} & set(argv[1:]):
             return {"train": cmd_train, "data-speech": cmd_data_speech}[argv[0]](argv[1:])
         args = parser.parse_args(argv)
         if args.command in ("train", "data-speech"):
-            print(f"usage: avseq {args.command} [key=value ...] (Hydra overrides, e.g. "
-                  "experiment=speech trainer=gpu model.encoder.rnn_type=lstm)")
+            print(
+                f"usage: avseq {args.command} [key=value ...] (Hydra overrides, e.g. "
+                "experiment=speech trainer=gpu model.encoder.rnn_type=lstm)"
+            )
             return 0
-        return {"check-data": cmd_check_data, "evaluate": cmd_evaluate,
-                "transcribe": cmd_transcribe}[args.command](args)
+        return {
+            "check-data": cmd_check_data,
+            "evaluate": cmd_evaluate,
+            "transcribe": cmd_transcribe,
+        }[args.command](args)
     except AvseqError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except InstantiationException as err:  # a config value a constructor rejected
+        cause = err.__cause__ if isinstance(err.__cause__, AvseqError | ValueError) else err
+        print(f"error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

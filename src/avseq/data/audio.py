@@ -1,4 +1,4 @@
-"""Audio file reading with soundfile: any rate and channel count in, mono float32 at the model rate out."""
+"""Audio file reading with soundfile: any rate and channel count in, mono float32 out."""
 
 from __future__ import annotations
 
@@ -25,21 +25,26 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
     """Reads an audio file's header, raising `BadAudioError` with the path when it is unusable."""
     path = Path(path)
     if not path.is_file():
-        raise BadAudioError(f"{path}: no such audio file; check the path (manifest paths are "
-                            "relative to the manifest)")
+        raise BadAudioError(
+            f"{path}: no such audio file; check the path (manifest paths are "
+            "relative to the manifest)"
+        )
     if path.stat().st_size == 0:
         raise BadAudioError(f"{path}: the file is empty (0 bytes); re-create or remove it")
     try:
         info = sf.info(str(path))
     except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, TypeError
-        raise BadAudioError(f"{path}: not a readable audio file ({_short(err)}); "
-                            "supported: wav, flac, ogg, mp3") from None
+        raise BadAudioError(
+            f"{path}: not a readable audio file ({_short(err)}); supported: wav, flac, ogg, mp3"
+        ) from None
     if info.frames <= 0 or info.samplerate <= 0:
         raise BadAudioError(f"{path}: the audio stream holds no samples; re-create or remove it")
     short = _TRUNCATED.search(info.extra_info or "")
     if short and int(short[2]) < int(short[1]) < _UNKNOWN_SIZE:
-        raise BadAudioError(f"{path}: truncated: the header announces {short[1]} bytes of audio "
-                            f"but the file holds {short[2]}; re-create or re-download it")
+        raise BadAudioError(
+            f"{path}: truncated: the header announces {short[1]} bytes of audio "
+            f"but the file holds {short[2]}; re-create or re-download it"
+        )
     return info
 
 
@@ -50,8 +55,9 @@ def check_waveform(wave: torch.Tensor, path: str | Path) -> None:
     if not torch.isfinite(wave).all():
         raise BadAudioError(f"{path}: the waveform holds NaN or infinite samples; re-encode it")
     if wave.abs().max() < SILENCE_PEAK:
-        raise BadAudioError(f"{path}: the waveform is silent (peak < {SILENCE_PEAK}); remove it "
-                            "from the manifest")
+        raise BadAudioError(
+            f"{path}: the waveform is silent (peak < {SILENCE_PEAK}); remove it from the manifest"
+        )
 
 
 def to_mono_resampled(data: np.ndarray, orig_rate: int, sample_rate: int) -> torch.Tensor:
@@ -89,11 +95,15 @@ def load_audio(path: str | Path, sample_rate: int, check: bool = True) -> torch.
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:
-        raise BadAudioError(f"{path}: could not decode the audio ({_short(err)}); the file may be "
-                            "truncated or corrupt: re-create it") from None
+        raise BadAudioError(
+            f"{path}: could not decode the audio ({_short(err)}); the file may be "
+            "truncated or corrupt: re-create it"
+        ) from None
     if data.shape[0] < 0.5 * info.frames:
-        raise BadAudioError(f"{path}: decoded {data.shape[0]} of {info.frames} samples (truncated "
-                            "file?); re-create it")
+        raise BadAudioError(
+            f"{path}: decoded {data.shape[0]} of {info.frames} samples (truncated "
+            "file?); re-create it"
+        )
     wave = to_mono_resampled(data, rate, sample_rate)
     if check:
         check_waveform(wave, path)
@@ -134,8 +144,9 @@ def iter_chunks(
                 cut = data.shape[0] - search + int(np.argmin(energy)) * frame + frame // 2
             wave = to_mono_resampled(data[:cut], rate, sample_rate)
             if not torch.isfinite(wave).all():
-                raise BadAudioError(f"{path}: NaN or infinite samples near {start / rate:.1f} s; "
-                                    "re-encode the file")
+                raise BadAudioError(
+                    f"{path}: NaN or infinite samples near {start / rate:.1f} s; re-encode the file"
+                )
             yield start / rate, wave
             start += cut
             carry = data[cut:]

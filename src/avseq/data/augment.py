@@ -6,7 +6,9 @@ import torch
 import torchaudio.functional as AF
 
 
-def coloured_noise(n: int, exponent: float, generator: torch.Generator | None = None) -> torch.Tensor:
+def coloured_noise(
+    n: int, exponent: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """(n,) noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown)."""
     spectrum = torch.fft.rfft(torch.randn(n, generator=generator))
     freqs = torch.arange(1, spectrum.numel() + 1, dtype=torch.float32)
@@ -45,7 +47,9 @@ class WaveAugment:
         self.speeds = tuple(speeds)
         self.sample_rate = sample_rate
 
-    def __call__(self, wave: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def __call__(
+        self, wave: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(T,) waveform -> (T',) augmented waveform (T' != T only with speed perturbation)."""
 
         def uniform(low: float, high: float) -> float:

@@ -9,6 +9,7 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from avseq.data.augment import WaveAugment
+from avseq.data.check import check_manifest
 from avseq.data.dataset import SpeechDataset, collate_speech
 from avseq.data.manifest import Utterance, read_manifest
 from avseq.data.sampler import BucketBatchSampler
@@ -32,8 +33,10 @@ class SpeechDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes (they only decode, augment and pad).
         min_duration, max_duration: utterances outside this range (seconds) are left out.
         augment: training-time waveform augmentation, or None.
-        on_bad_item: "skip" leaves out (and counts) bad manifest lines and unreadable audio;
-            "raise" stops at the first one. `avseq check-data` lists them all up front.
+        on_bad_item: "skip" leaves out (and counts) bad manifest lines and unreadable audio as
+            they are met; "check" decodes every file before training starts and stops with
+            the list of problems (what `avseq check-data` does), so no bad file can end a run.
+        sortagrad: visit the first epoch's batches from shortest to longest (SortaGrad).
         seed: bucketing shuffle seed.
     """
 
@@ -51,11 +54,12 @@ class SpeechDataModule(L.LightningDataModule):
         max_duration: float = 30.0,
         augment: WaveAugment | None = None,
         on_bad_item: str = "skip",
+        sortagrad: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if on_bad_item not in ("skip", "raise"):
-            raise AvseqError(f"data.on_bad_item must be 'skip' or 'raise', got {on_bad_item!r}")
+        if on_bad_item not in ("skip", "check"):
+            raise AvseqError(f"data.on_bad_item must be 'skip' or 'check', got {on_bad_item!r}")
         self.corpus = corpus
         given = {"train": train_manifest, "val": val_manifest, "test": test_manifest}
         self.manifests: dict[str, Path | None] = {
@@ -71,6 +75,7 @@ class SpeechDataModule(L.LightningDataModule):
         self.max_duration = max_duration
         self.augment = augment
         self.on_bad_item = on_bad_item
+        self.sortagrad = sortagrad
         self.seed = seed
         self.datasets: dict[str, SpeechDataset] = {}
 
@@ -83,40 +88,73 @@ class SpeechDataModule(L.LightningDataModule):
         path = self.manifests[split]
         if path is None:
             raise AvseqError(f"no {split} manifest: set data.{split}_manifest=PATH")
-        on_error = "skip" if self.on_bad_item == "skip" else "raise"
-        utterances, problems = read_manifest(path, self.tokenizer, on_error=on_error)
+        if self.on_bad_item == "check":
+            utterances, problems = check_manifest(path, self.tokenizer, self.sample_rate)
+            if problems:
+                raise AvseqError(
+                    f"{path}: {len(problems)} bad item(s), first: {problems[0]} "
+                    f"(list them all with 'avseq check-data {path}', or set "
+                    "data.on_bad_item=skip)"
+                )
+        else:
+            utterances, problems = read_manifest(path, self.tokenizer, on_error="skip")
         if problems:
-            log.warning("%s: skipped %d bad line(s), e.g. %s (run 'avseq check-data %s' for all)",
-                        path, len(problems), problems[0], path)
+            log.warning(
+                "%s: skipped %d bad line(s), e.g. %s (run 'avseq check-data %s' for all)",
+                path,
+                len(problems),
+                problems[0],
+                path,
+            )
         kept = [u for u in utterances if self.min_duration <= u.duration <= self.max_duration]
         if len(kept) < len(utterances):
-            log.info("%s: left out %d utterance(s) outside %.1f-%.1f s", path,
-                     len(utterances) - len(kept), self.min_duration, self.max_duration)
+            log.info(
+                "%s: left out %d utterance(s) outside %.1f-%.1f s",
+                path,
+                len(utterances) - len(kept),
+                self.min_duration,
+                self.max_duration,
+            )
         if not kept:
-            raise AvseqError(f"{path}: no usable utterances (check durations and transcripts "
-                             "with 'avseq check-data')")
+            raise AvseqError(
+                f"{path}: no usable utterances (check durations and transcripts "
+                "with 'avseq check-data')"
+            )
         return kept
 
     def setup(self, stage: str | None = None) -> None:
         splits = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(
-            stage or "fit", ["train", "val"])
+            stage or "fit", ["train", "val"]
+        )
         for split in splits:
             if split not in self.datasets:
                 self.datasets[split] = SpeechDataset(
-                    self.load_split(split), self.tokenizer, self.sample_rate,
+                    self.load_split(split),
+                    self.tokenizer,
+                    self.sample_rate,
                     augment=self.augment if split == "train" else None,
-                    skip_bad_audio=self.on_bad_item == "skip")
+                    skip_bad_audio=True,
+                )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
         trainer = self.trainer
         sampler = BucketBatchSampler(
-            dataset.durations, batch_size, shuffle=shuffle, seed=self.seed,
+            dataset.durations,
+            batch_size,
+            shuffle=shuffle,
+            seed=self.seed,
             num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_speech,
-                          num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0 and shuffle)
+            rank=trainer.global_rank if trainer else 0,
+            sortagrad=self.sortagrad and shuffle,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_speech,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0 and shuffle,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, shuffle=True)

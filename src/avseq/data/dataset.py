@@ -64,8 +64,12 @@ class SpeechDataset(Dataset):
         if self.augment is not None:
             wave = self.augment(wave)
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
-        return {"wave": wave, "tokens": tokens, "text": self.tokenizer.normalize(utt.text),
-                "path": str(utt.audio_filepath)}
+        return {
+            "wave": wave,
+            "tokens": tokens,
+            "text": self.tokenizer.normalize(utt.text),
+            "path": str(utt.audio_filepath),
+        }
 
 
 def collate_speech(items: list[dict[str, Any] | None]) -> dict[str, Any]:

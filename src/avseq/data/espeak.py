@@ -19,8 +19,9 @@ _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _PITCH = 1, 3
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
-                             ctypes.c_void_p)
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
 INSTALL_HINT = "install espeak-ng ('make setup' as root, or 'sudo apt-get install espeak-ng')"
 
 
@@ -36,8 +37,16 @@ class _Library:
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
 
     def _collect(self, wav, numsamples: int, events) -> int:
         if wav and numsamples > 0:
@@ -46,8 +55,9 @@ class _Library:
 
     def speak(self, text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise AvseqError(f"espeak-ng has no voice {voice!r}; list voices with "
-                             "'espeak-ng --voices=en'")
+            raise AvseqError(
+                f"espeak-ng has no voice {voice!r}; list voices with 'espeak-ng --voices=en'"
+            )
         self.lib.espeak_SetParameter(_RATE, rate, 0)
         self.lib.espeak_SetParameter(_PITCH, pitch, 0)
         self.chunks = []
@@ -83,11 +93,16 @@ def _speak_command(text: str, voice: str, rate: int, pitch: int) -> tuple[np.nda
     if shutil.which("espeak-ng") is None:
         raise AvseqError(f"espeak-ng is not installed; {INSTALL_HINT}")
     try:
-        out = subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch),
-                              "--stdout", text], capture_output=True, check=True, timeout=60)
+        out = subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", text],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
     except subprocess.CalledProcessError as err:
-        raise AvseqError(f"espeak-ng failed for voice {voice!r}: "
-                         f"{err.stderr.decode(errors='replace').strip()}") from None
+        raise AvseqError(
+            f"espeak-ng failed for voice {voice!r}: {err.stderr.decode(errors='replace').strip()}"
+        ) from None
     data, sample_rate = sf.read(io.BytesIO(out.stdout), dtype="float32")
     return data, sample_rate
 

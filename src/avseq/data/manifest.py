@@ -31,15 +31,18 @@ def _parse_line(raw: str, where: str, base: Path, require_text: bool) -> Utteran
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise ManifestError(f"{where}: not valid JSON ({err.msg}); each line must be one JSON "
-                            "object") from None
+        raise ManifestError(
+            f"{where}: not valid JSON ({err.msg}); each line must be one JSON object"
+        ) from None
     if not isinstance(item, dict):
         raise ManifestError(f"{where}: expected a JSON object, got {type(item).__name__}")
     keys = ["audio_filepath", "text"] if require_text else ["audio_filepath"]
     missing = [k for k in keys if k not in item]
     if missing:
-        raise ManifestError(f"{where}: missing key(s) {missing}; each line needs "
-                            '{"audio_filepath": ..., "duration": ..., "text": ...}')
+        raise ManifestError(
+            f"{where}: missing key(s) {missing}; each line needs "
+            '{"audio_filepath": ..., "duration": ..., "text": ...}'
+        )
     if not isinstance(item["audio_filepath"], str) or not item["audio_filepath"]:
         raise ManifestError(f"{where}: audio_filepath must be a non-empty string")
     text = item.get("text", "")
@@ -54,8 +57,9 @@ def _parse_line(raw: str, where: str, base: Path, require_text: bool) -> Utteran
         except AvseqError as err:
             raise ManifestError(f"{where}: {err}") from None
     if not isinstance(duration, int | float) or not math.isfinite(duration) or duration <= 0:
-        raise ManifestError(f"{where}: duration must be a positive number of seconds, "
-                            f"got {duration!r}")
+        raise ManifestError(
+            f"{where}: duration must be a positive number of seconds, got {duration!r}"
+        )
     return Utterance(path, float(duration), text, where)
 
 
@@ -84,8 +88,9 @@ def read_manifest(
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: no such manifest; generate it (make data-speech) or fix "
-                            "the path")
+        raise ManifestError(
+            f"{path}: no such manifest; generate it (make data-speech) or fix the path"
+        )
     base = path.parent
     utterances: list[Utterance] = []
     problems: list[str] = []
@@ -101,9 +106,11 @@ def read_manifest(
                         raise ManifestError(f"{where}: empty transcript; remove the line")
                     bad = tokenizer.invalid_chars(utt.text)
                     if bad:
-                        raise ManifestError(f"{where}: transcript has characters outside the "
-                                            f"vocabulary {bad!r}; spell numbers out as words or "
-                                            "remove them")
+                        raise ManifestError(
+                            f"{where}: transcript has characters outside the "
+                            f"vocabulary {bad!r}; spell numbers out as words or "
+                            "remove them"
+                        )
             except ManifestError as err:
                 if on_error == "raise":
                     raise

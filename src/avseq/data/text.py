@@ -20,12 +20,32 @@ ALPHABET: str = "abcdefghijklmnopqrstuvwxyz' "
 _ALLOWED = frozenset(ALPHABET)
 _APOSTROPHES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u02bc": "'", "`": "'"})
 _SEPARATORS = re.compile(r"[-_\u2010-\u2015\s]+")
-_ONES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-         "nineteen")
+_ONES = (
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+)
 _TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 NUMBER_WORDS: frozenset[str] = frozenset(
-    [*_ONES, *_TENS[2:], "hundred", "thousand", "million", "oh"])
+    [*_ONES, *_TENS[2:], "hundred", "thousand", "million", "oh"]
+)
 """Every word `number_to_words` and the digit phrases can produce ("oh" reads a zero digit)."""
 
 
@@ -148,8 +168,10 @@ function: the the the a a and and of of in on with is my your it we i you that t
 
 def _parse_slots(spec: str) -> dict[str, tuple[str, ...]]:
     lines = spec.replace("\n  ", " ").strip().splitlines()
-    return {name: tuple(f.replace("_", " ") for f in fillers.split())
-            for name, _, fillers in (line.partition(":") for line in lines)}
+    return {
+        name: tuple(f.replace("_", " ") for f in fillers.split())
+        for name, _, fillers in (line.partition(":") for line in lines)
+    }
 
 
 _SLOTS = _parse_slots(_SLOT_SPEC)
@@ -186,8 +208,19 @@ the city has {big} people|the house costs {big} dollars|wait {small} minutes
 the battery is at {percent} percent|room {n}|the answer is {n}|chapter {small}
 we have {count} days left|number {n}|{n}|{year}|{big}|{time}|{n} {plural}
 """
-_DIGIT_CARRIERS = ("", "call", "dial", "my number is", "the code is", "the pin is", "flight",
-                   "room", "enter", "my account number is", "the password is")
+_DIGIT_CARRIERS = (
+    "",
+    "call",
+    "dial",
+    "my number is",
+    "the code is",
+    "the pin is",
+    "flight",
+    "room",
+    "enter",
+    "my account number is",
+    "the password is",
+)
 _SLOT_RE = re.compile(r"\{(\w+)\}")
 
 
@@ -225,9 +258,13 @@ def _year(rng: random.Random) -> str:
 
 
 _NUMBER_SLOTS: dict[str, Callable[[random.Random], int]] = {
-    "n": _quantity, "big": _big, "small": lambda rng: rng.randint(1, 60),
-    "count": lambda rng: rng.randint(2, 99), "price": lambda rng: rng.randint(1, 999),
-    "age": lambda rng: rng.randint(1, 99), "percent": lambda rng: rng.randint(0, 100),
+    "n": _quantity,
+    "big": _big,
+    "small": lambda rng: rng.randint(1, 60),
+    "count": lambda rng: rng.randint(2, 99),
+    "price": lambda rng: rng.randint(1, 999),
+    "age": lambda rng: rng.randint(1, 99),
+    "percent": lambda rng: rng.randint(0, 100),
     "temp": lambda rng: rng.randint(0, 40) if rng.random() < 0.5 else rng.randint(50, 95),
 }
 
@@ -260,9 +297,17 @@ class SentenceGenerator:
         ValueError: If a word is not one normalized word or the weights are invalid.
     """
 
-    def __init__(self, words: list[str] | None = None, *, command_prob: float = 0.30,
-                 number_prob: float = 0.20, digit_prob: float = 0.15, free_prob: float = 0.35,
-                 oh_prob: float = 0.3, function_word_prob: float = 0.3) -> None:
+    def __init__(
+        self,
+        words: list[str] | None = None,
+        *,
+        command_prob: float = 0.30,
+        number_prob: float = 0.20,
+        digit_prob: float = 0.15,
+        free_prob: float = 0.35,
+        oh_prob: float = 0.3,
+        function_word_prob: float = 0.3,
+    ) -> None:
         self.words = list(_bundled_words() if words is None else words)
         bad = [w for w in self.words if not w or " " in w or normalize_text(w) != w]
         if bad or not self.words:
@@ -277,7 +322,9 @@ class SentenceGenerator:
         self._kinds: tuple[Callable[[random.Random], str], ...] = (
             lambda rng: self._fill(rng.choice(COMMAND_TEMPLATES), rng),
             lambda rng: self._fill(rng.choice(NUMBER_TEMPLATES), rng),
-            self._digit_phrase, self._free_sequence)
+            self._digit_phrase,
+            self._free_sequence,
+        )
 
     def sample(self, rng: random.Random) -> str:
         """Draws one utterance; the same `rng` state always gives the same text.
@@ -319,5 +366,9 @@ class SentenceGenerator:
         return f"{carrier} {self._digits(rng, rng.randint(3, 11))}"
 
     def _free_sequence(self, rng: random.Random) -> str:
-        return " ".join(rng.choice(self._function) if rng.random() < self.function_word_prob
-                        else rng.choice(self.words) for _ in range(rng.randint(2, 15)))
+        return " ".join(
+            rng.choice(self._function)
+            if rng.random() < self.function_word_prob
+            else rng.choice(self.words)
+            for _ in range(rng.randint(2, 15))
+        )

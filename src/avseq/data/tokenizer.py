@@ -49,9 +49,11 @@ class CharTokenizer:
         norm = self.normalize(text)
         bad = self.invalid_chars(norm)
         if bad:
-            raise ValueError(f"transcript has characters outside the vocabulary: {bad!r} (the "
-                             f"vocabulary is {self.alphabet!r}); spell numbers out as words, "
-                             "or remove those characters")
+            raise ValueError(
+                f"transcript has characters outside the vocabulary: {bad!r} (the "
+                f"vocabulary is {self.alphabet!r}); spell numbers out as words, "
+                "or remove those characters"
+            )
         return [self._index[ch] for ch in norm]
 
     def decode(self, ids: list[int]) -> str:

@@ -30,21 +30,27 @@ class LogMel(nn.Module):
     ) -> None:
         super().__init__()
         if n_mels < 1 or hop_length < 1 or n_fft < hop_length:
-            raise ValueError(f"bad front-end sizes: n_fft={n_fft}, hop={hop_length}, "
-                             f"n_mels={n_mels}")
+            raise ValueError(
+                f"bad front-end sizes: n_fft={n_fft}, hop={hop_length}, n_mels={n_mels}"
+            )
         self.hop_length = hop_length
         self.n_mels = n_mels
         self.n_fft = n_fft
         # center=False: a frame never reaches past its utterance, so padding changes nothing
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            n_mels=n_mels,
             center=False,
         )
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return (lengths.clamp(min=self.n_fft) - self.n_fft) // self.hop_length + 1
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T) waves, (B,) lengths -> (B, n_mels, F) features, (B,) frame lengths."""
         if waves.size(-1) < self.n_fft:
             waves = torch.nn.functional.pad(waves, (0, self.n_fft - waves.size(-1)))

@@ -58,9 +58,14 @@ class ErrorCounts:
         return self
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"rate": self.rate, "errors": self.errors, "substitutions": self.substitutions,
-                "deletions": self.deletions, "insertions": self.insertions,
-                "reference_length": self.reference_length}
+        return {
+            "rate": self.rate,
+            "errors": self.errors,
+            "substitutions": self.substitutions,
+            "deletions": self.deletions,
+            "insertions": self.insertions,
+            "reference_length": self.reference_length,
+        }
 
 
 @dataclass

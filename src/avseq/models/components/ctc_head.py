@@ -34,5 +34,12 @@ def ctc_loss(
         target_lengths: (B,) token counts.
     """
     log_probs = logits.float().log_softmax(-1).transpose(0, 1)  # (T, B, V)
-    return F.ctc_loss(log_probs, targets, lengths, target_lengths, blank=blank,
-                      reduction="mean", zero_infinity=True)
+    return F.ctc_loss(
+        log_probs,
+        targets,
+        lengths,
+        target_lengths,
+        blank=blank,
+        reduction="mean",
+        zero_infinity=True,
+    )

@@ -54,8 +54,9 @@ class SpeechRecognizer(nn.Module):
         self.features = LogMel(sample_rate, n_fft, hop_length, n_mels)
         self.spec_augment = SpecAugment(freq_masks, freq_width, time_masks, time_width)
         self.subsampler = Conv2dSubsampler(n_mels, hidden_size, conv_channels)
-        self.encoder = RNNEncoder(hidden_size, hidden_size, num_layers, rnn_type, bidirectional,
-                                  dropout)
+        self.encoder = RNNEncoder(
+            hidden_size, hidden_size, num_layers, rnn_type, bidirectional, dropout
+        )
         self.head = CTCHead(self.encoder.output_size, vocab_size)
 
     @property
@@ -63,7 +64,9 @@ class SpeechRecognizer(nn.Module):
         """Seconds per output frame (after 4x subsampling)."""
         return 4 * self.features.hop_length / self.sample_rate
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T) waves, (B,) sample counts -> (B, F, vocab_size) logits, (B,) frame counts."""
         feats, frames = self.features(waves, lengths)  # (B, n_mels, F)
         if self.training:

@@ -54,12 +54,18 @@ class RNNEncoder(nn.Module):
         if rnn_type not in RNN_TYPES:
             raise ValueError(f"rnn_type must be one of {sorted(RNN_TYPES)}, got {rnn_type!r}")
         if hidden_size < 1 or num_layers < 1 or not 0 <= dropout < 1:
-            raise ValueError(f"bad encoder sizes: hidden_size={hidden_size}, "
-                             f"num_layers={num_layers}, dropout={dropout}")
+            raise ValueError(
+                f"bad encoder sizes: hidden_size={hidden_size}, "
+                f"num_layers={num_layers}, dropout={dropout}"
+            )
         self.rnn_type = rnn_type
         self.rnn = RNN_TYPES[rnn_type](
-            input_size, hidden_size, num_layers=num_layers, batch_first=True,
-            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
         )
         self.dropout = nn.Dropout(dropout)
         self.packed = packed
@@ -79,8 +85,10 @@ class RNNEncoder(nn.Module):
     def _run_direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
         """One layer, one direction, over the padded batch: (B, T, C) -> (B, T, hidden)."""
         rnn = self.rnn
-        weights = [getattr(rnn, f"{name}_l{layer}{suffix}")
-                   for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        weights = [
+            getattr(rnn, f"{name}_l{layer}{suffix}")
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        ]
         h0 = x.new_zeros(1, x.size(0), rnn.hidden_size)
         args = (weights, True, 1, 0.0, self.training, False, True)
         if self.rnn_type == "lstm":
@@ -90,8 +98,9 @@ class RNNEncoder(nn.Module):
         return _VF.rnn_tanh(x, h0, *args)[0]
 
     def _per_direction(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        mask = (torch.arange(x.size(1), device=x.device)[None, :]
-                < lengths.to(x.device)[:, None])[:, :, None]
+        mask = (torch.arange(x.size(1), device=x.device)[None, :] < lengths.to(x.device)[:, None])[
+            :, :, None
+        ]
         out = x
         for layer in range(self.rnn.num_layers):
             if layer > 0:

@@ -33,7 +33,9 @@ class Conv2dSubsampler(nn.Module):
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         return self._halve(self._halve(lengths))
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x = feats.unsqueeze(1)  # (B, 1, n_feats, F)
         for conv in (self.conv1, self.conv2):
             x = torch.relu(conv(x))  # (B, C, n_feats/2^k, F/2^k)

@@ -61,18 +61,28 @@ class SpeechTask(L.LightningModule):
         self.test_wer, self.test_cer = WordErrorRate(), CharErrorRate()
         self.test_manifest: str | None = None  # default manifest of `avseq evaluate`
 
-    def forward(self, waves: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waves: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(waves, lengths)
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, frames = self.net(batch["waves"], batch["wave_lengths"])
-        loss = ctc_loss(logits, frames, batch["tokens"], batch["token_lengths"],
-                        self.tokenizer.blank)
+        loss = ctc_loss(
+            logits, frames, batch["tokens"], batch["token_lengths"], self.tokenizer.blank
+        )
         return loss, logits, frames
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        self.log("train/skipped_items", float(batch["skipped"]), reduce_fx="sum",
-                 on_step=False, on_epoch=True, sync_dist=True, batch_size=1)
+        self.log(
+            "train/skipped_items",
+            float(batch["skipped"]),
+            reduce_fx="sum",
+            on_step=False,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=1,
+        )
         if "waves" not in batch:
             return None
         loss, _, _ = self._loss(batch)
@@ -87,7 +97,9 @@ class SpeechTask(L.LightningModule):
             return
         loss, logits, frames = self._loss(batch)
         hyps = ctc_greedy_texts(logits, frames, self.tokenizer)
-        wer, cer = (self.val_wer, self.val_cer) if stage == "val" else (self.test_wer, self.test_cer)
+        wer, cer = (
+            (self.val_wer, self.val_cer) if stage == "val" else (self.test_wer, self.test_cer)
+        )
         wer.update(hyps, batch["texts"])
         cer.update(hyps, batch["texts"])
         n = len(hyps)
@@ -104,14 +116,20 @@ class SpeechTask(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(params=self.parameters())
         total = int(self.trainer.estimated_stepping_batches)
-        schedule = warmup_cosine(min(self.warmup_steps, max(1, total // 10)), total,
-                                 self.min_lr_ratio)
+        schedule = warmup_cosine(
+            min(self.warmup_steps, max(1, total // 10)), total, self.min_lr_ratio
+        )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["avseq"] = {"task": "speech", "format": CHECKPOINT_FORMAT,
-                               "net": dict(self.net.config),
-                               "tokenizer": self.tokenizer.to_dict(),
-                               "test_manifest": self.test_manifest}
+        checkpoint["avseq"] = {
+            "task": "speech",
+            "format": CHECKPOINT_FORMAT,
+            "net": dict(self.net.config),
+            "tokenizer": self.tokenizer.to_dict(),
+            "test_manifest": self.test_manifest,
+        }

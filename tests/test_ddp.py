@@ -1,0 +1,42 @@
+"""DDP on CPU (gloo), 2 processes, through the real configs and console entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from .test_end_to_end import tiny_overrides
+
+
+def test_ddp_two_processes_on_cpu(tiny_corpus, tmp_path: Path) -> None:
+    overrides = tiny_overrides(
+        tiny_corpus,
+        tmp_path / "runs",
+        "trainer=ddp",
+        "trainer.accelerator=cpu",
+        "trainer.devices=2",
+        "trainer.precision=32-true",
+        "trainer.limit_train_batches=null",
+        "test=false",
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "avseq.cli.main", "train", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    ckpt = torch.load(result["best_checkpoint"], weights_only=True)
+    n_train = len(tiny_corpus.manifest("train").read_text().splitlines())
+    # each of the 2 ranks took half of the bucketed batches of 8
+    assert ckpt["global_step"] == (-(-n_train // 8)) // 2
+    assert "val/wer" in (Path(result["run_dir"]) / "csv" / "metrics.csv").read_text()

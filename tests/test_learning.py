@@ -1,0 +1,66 @@
+"""Learning: a tiny recognizer overfits a handful of generated utterances."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from avseq.data.synth_speech import synthesize
+from avseq.data.tokenizer import CharTokenizer
+from avseq.decoding.ctc import ctc_greedy_texts
+from avseq.metrics.asr import ASRScore
+from avseq.models.components.ctc_head import ctc_loss
+from avseq.models.components.recognizer import SpeechRecognizer
+
+from .conftest import needs_espeak
+
+PHRASES = [
+    "turn on the lights",
+    "call four two",
+    "open the door",
+    "play some jazz",
+    "red apple",
+    "seven thirty",
+]
+
+
+@needs_espeak
+def test_tiny_model_overfits_generated_utterances() -> None:
+    torch.manual_seed(0)
+    tok = CharTokenizer()
+    waves = [synthesize(p, "en-us", 170, 50, 16000) for p in PHRASES]
+    batch = pad_sequence(waves, batch_first=True)
+    lengths = torch.tensor([w.numel() for w in waves])
+    targets = pad_sequence([torch.tensor(tok.encode(p)) for p in PHRASES], batch_first=True)
+    target_lengths = torch.tensor([len(p) for p in PHRASES])
+    model = SpeechRecognizer(
+        tok.vocab_size,
+        n_mels=40,
+        conv_channels=8,
+        hidden_size=96,
+        num_layers=2,
+        dropout=0.0,
+        freq_masks=0,
+        time_masks=0,
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    cer = 1.0
+    for step in range(600):
+        model.train()
+        logits, frames = model(batch, lengths)
+        loss = ctc_loss(logits, frames, targets, target_lengths)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        if step % 25 == 24:
+            model.eval()
+            with torch.no_grad():
+                hyps = ctc_greedy_texts(*model(batch, lengths), tok)
+            score = ASRScore()
+            for ref, hyp in zip(PHRASES, hyps, strict=True):
+                score.add(ref, hyp)
+            cer = score.chars.rate
+            if cer < 0.05:
+                break
+    assert cer < 0.05, f"CER {cer:.3f} after {step + 1} steps: {hyps}"
