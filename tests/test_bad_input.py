@@ -63,7 +63,8 @@ def test_training_fails_fast_in_check_mode(tiny_corpus, dirty_corpus, tmp_path, 
     ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "5 bad item(s)" in err and str(dirty_corpus) in err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "5 bad item(s)" in errors[0] and str(dirty_corpus) in errors[0]
     assert not list((tmp_path / "runs").rglob("*.ckpt"))  # failed before any training
 
 

@@ -16,11 +16,14 @@ log = logging.getLogger("avseq")
 
 
 def cmd_train(overrides: list[str]) -> int:
+    from lightning.pytorch.utilities import rank_zero_only
+
     from avseq.config import load_config
     from avseq.train import train
 
     result = train(load_config(overrides))
-    print(json.dumps(result, indent=2))
+    if rank_zero_only.rank == 0:  # one summary, not one per DDP process
+        print(json.dumps(result, indent=2))
     return 0
 
 

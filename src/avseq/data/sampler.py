@@ -15,7 +15,8 @@ class BucketBatchSampler(Sampler[list[int]]):
     Each epoch the items are shuffled, cut into pools of `pool_batches` batches, each pool is
     sorted by duration and cut into batches, and the batches are shuffled again. Padding stays
     low while batch composition changes between epochs. Under DDP each rank takes every
-    `num_replicas`-th batch and all ranks get the same number of batches.
+    `num_replicas`-th batch; the batch list is padded by repeating its first batches so all
+    ranks get the same number (as `DistributedSampler` pads), which DDP needs to stay in step.
 
     With `sortagrad`, the first epoch visits its batches from shortest to longest, which gets
     CTC training out of its initial all-blank plateau sooner (Amodei et al., 2016, "Deep
@@ -85,12 +86,9 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._all_batches()
-        per_rank = len(self) if self.num_replicas > 1 else len(batches)
-        yield from batches[self.rank :: self.num_replicas][:per_rank]
+        if self.num_replicas > 1:  # pad cyclically so every rank gets the same count (no hang)
+            batches += batches[: len(self) * self.num_replicas - len(batches)]
+        yield from batches[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
-        total = math.ceil(len(self.durations) / self.batch_size)
-        if self.num_replicas == 1:
-            return total
-        # every rank gets the same number of batches; evaluation sampling covers all items
-        return total // self.num_replicas if self.shuffle else math.ceil(total / self.num_replicas)
+        return math.ceil(math.ceil(len(self.durations) / self.batch_size) / self.num_replicas)
