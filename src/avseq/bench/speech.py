@@ -99,7 +99,7 @@ def lightning_loop(task, batches, device, precision: str, clip: float, warmup: i
         callbacks=[timer],
     )
     trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
-    trainer.save_checkpoint(ckpt)
+    trainer.save_checkpoint(ckpt, weights_only=False)
     return timer.end - timer.start
 
 
