@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import shutil
 import subprocess
 from functools import cache
 
 import numpy as np
+import soundfile as sf
 
 from avseq.errors import AvseqError
 
@@ -86,10 +88,6 @@ def speak(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, int
 
 
 def _speak_command(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, int]:
-    import io
-
-    import soundfile as sf
-
     if shutil.which("espeak-ng") is None:
         raise AvseqError(f"espeak-ng is not installed; {INSTALL_HINT}")
     try:

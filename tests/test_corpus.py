@@ -1,0 +1,44 @@
+"""The built-in corpus: held-out voices and sentences, determinism, espeak-ng paths."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from avseq.data import espeak
+from avseq.data.synth_speech import CorpusSpec, plan_jobs, split_voices
+
+from .conftest import needs_espeak
+
+
+def test_test_and_val_voices_and_sentences_never_occur_in_training() -> None:
+    spec = CorpusSpec(train_hours=0.5, val_hours=0.1, test_hours=0.1, seed=4)
+    voices = split_voices(spec)
+    assert not set(voices["train"]) & set(voices["test"])
+    assert not set(voices["train"]) & set(voices["val"])
+    assert not set(voices["val"]) & set(voices["test"])
+    jobs = plan_jobs(spec)
+    train_texts = {j["text"] for j in jobs["train"]}
+    for split in ("val", "test"):
+        assert not {j["text"] for j in jobs[split]} & train_texts
+        assert {j["voice"] for j in jobs[split]} <= set(voices[split])
+    assert plan_jobs(spec) == jobs  # deterministic for a seed
+    assert plan_jobs(CorpusSpec(train_hours=0.5, val_hours=0.1, test_hours=0.1, seed=5)) != jobs
+
+
+def test_corpus_folder_changes_with_settings(tmp_path) -> None:
+    a = CorpusSpec(root=str(tmp_path), train_hours=1.0)
+    assert a.path == CorpusSpec(root=str(tmp_path), train_hours=1.0, workers=7).path
+    assert a.path != CorpusSpec(root=str(tmp_path), train_hours=2.0).path
+
+
+@needs_espeak
+def test_library_and_command_line_speak_the_same(tiny_corpus: CorpusSpec) -> None:
+    lib, rate = espeak.speak("call my sister", "en-gb-scotland+f3", 150, 40)
+    cmd, rate_cmd = espeak._speak_command("call my sister", "en-gb-scotland+f3", 150, 40)
+    assert rate == rate_cmd
+    n = min(len(lib), len(cmd))  # the command line appends a longer trailing pause
+    assert np.abs(lib[:n] - cmd[:n]).max() < 1e-3
+    entries = [json.loads(x) for x in tiny_corpus.manifest("test").read_text().splitlines()]
+    assert entries and all(e["voice"] in split_voices(tiny_corpus)["test"] for e in entries)
