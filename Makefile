@@ -6,9 +6,11 @@ AVSEQ := $(VENV)/bin/avseq
 STAMP := $(VENV)/.installed
 ARGS ?=
 CKPT ?= runs/speech/latest/checkpoints/best.ckpt
+VIDEO_CKPT ?= runs/video_action/latest/checkpoints/best.ckpt
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech clean
+.PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
+	data-video train-video evaluate-video bench-video clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -43,6 +45,18 @@ evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split (CKPT
 
 bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed
 	$(PY) -m avseq.bench.speech $(ARGS)
+
+data-video: setup ## Generate the built-in action clips (cached; ARGS="data.corpus.n_train=10000")
+	$(AVSEQ) data-video $(ARGS)
+
+train-video: setup ## Train the action recognizer (ARGS="trainer=gpu model.net.rnn_type=lstm")
+	$(AVSEQ) train experiment=video_action $(ARGS)
+
+evaluate-video: setup ## Evaluate a video checkpoint on its test split (VIDEO_CKPT=path/to.ckpt)
+	$(AVSEQ) evaluate --checkpoint $(VIDEO_CKPT) $(ARGS)
+
+bench-video: setup ## Training throughput (Lightning vs plain PyTorch), data wait, classify speed
+	$(PY) -m avseq.bench.video $(ARGS)
 
 clean: ## Remove runs and generated data (keeps .venv)
 	rm -rf runs outputs lightning_logs

@@ -10,10 +10,11 @@ import torch
 from avseq.data.tokenizer import CharTokenizer
 from avseq.errors import AvseqError
 from avseq.models.components.recognizer import SpeechRecognizer
+from avseq.models.components.video_encoder import VideoClassifier
 
 
-def load_checkpoint(path: str | Path, task: str) -> dict[str, Any]:
-    """Loads a checkpoint without unpickling code and checks it was made for `task`.
+def load_checkpoint(path: str | Path, task: str | None) -> dict[str, Any]:
+    """Loads a checkpoint without unpickling code and checks it was made for `task` (if given).
 
     Raises:
         AvseqError: naming the file when it is missing, corrupt, not avseq's, or another task's.
@@ -21,7 +22,8 @@ def load_checkpoint(path: str | Path, task: str) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise AvseqError(
-            f"{path}: no such checkpoint; train one first (make train-{task}) or fix the path"
+            f"{path}: no such checkpoint; train one first (make train-speech or "
+            "make train-video) or fix the path"
         )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -37,7 +39,7 @@ def load_checkpoint(path: str | Path, task: str) -> dict[str, Any]:
             f"{path}: not an avseq checkpoint (it lacks avseq's model description); "
             "use a .ckpt written by 'avseq train'"
         )
-    if meta.get("task") != task:
+    if task is not None and meta.get("task") != task:
         raise AvseqError(
             f"{path}: this is a {meta.get('task')!r} checkpoint, but the command "
             f"needs a {task!r} one"
@@ -58,13 +60,50 @@ def load_speech_model(
     try:
         tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
         model = SpeechRecognizer(**meta["net"])
-        state = {
-            k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
-        }
-        model.load_state_dict(state)
+        model.load_state_dict(_net_state(ckpt))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0][:160]
         raise AvseqError(
             f"{path}: the checkpoint's model does not match this avseq version ({first})"
         ) from None
     return model.eval().to(device), tokenizer, meta
+
+
+def checkpoint_task(path: str | Path) -> str:
+    """The task a checkpoint was trained for ("speech", "video_action", ...)."""
+    path = Path(path)
+    ckpt = load_checkpoint(path, task=None)
+    return ckpt["avseq"]["task"]
+
+
+def load_action_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[VideoClassifier, dict[str, Any]]:
+    """Rebuilds a trained action recognizer from its checkpoint, in eval mode on `device`.
+
+    Returns:
+        (model, the checkpoint's avseq metadata: classes, clip sampling settings, ...).
+    """
+    ckpt = load_checkpoint(path, "video_action")
+    meta = ckpt["avseq"]
+    try:
+        config = dict(meta["net"])
+        frame_encoder = dict(config.get("frame_encoder") or {})
+        frame_encoder["weights"] = None  # the checkpoint holds the trained weights
+        config["frame_encoder"] = frame_encoder
+        model = VideoClassifier(**config)
+        model.load_state_dict(_net_state(ckpt))
+        if len(meta["classes"]) != config["num_classes"]:
+            raise ValueError("class list and model size differ")
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0][:160]
+        raise AvseqError(
+            f"{path}: the checkpoint's model does not match this avseq version ({first})"
+        ) from None
+    return model.eval().to(device), meta
+
+
+def _net_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return {
+        k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
+    }

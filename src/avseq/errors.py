@@ -15,3 +15,11 @@ class BadAudioError(AvseqError):
 
 class ManifestError(AvseqError):
     """A manifest line that is not valid JSON, lacks a key, or has an unusable value."""
+
+
+class BadVideoError(AvseqError):
+    """A video file that cannot be used: missing, empty, damaged, not video, or no frames."""
+
+
+class AnnotationError(AvseqError):
+    """An annotation line that does not parse, or names an unknown label or missing video."""

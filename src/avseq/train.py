@@ -78,9 +78,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     datamodule = instantiate(cfg.data)
-    task = instantiate(cfg.model, tokenizer=datamodule.tokenizer)
-    test_manifest = datamodule.manifests.get("test")
-    task.test_manifest = str(Path(test_manifest).resolve()) if test_manifest else None
+    task = instantiate(cfg.model, **datamodule.task_inputs())
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
     loggers = [instantiate(lg) for lg in cfg.get("logger", {}).values() if lg]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -90,7 +88,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         link_latest(run_dir)
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if cfg.get("test") and datamodule.manifests.get("test") is not None:
+    if cfg.get("test") and datamodule.has_split("test"):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return {**metrics, "run_dir": str(run_dir), "best_checkpoint": best}

@@ -10,15 +10,14 @@ wall second for each, their ratio, and the transcription real-time factor of the
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
-import time
 from pathlib import Path
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
 
+from avseq.bench.common import compare
 from avseq.config import load_config
 from avseq.inference import Transcriber, pick_device
 from avseq.models.components.ctc_head import ctc_loss
@@ -43,69 +42,9 @@ def seconds_of(batches: list[dict], sample_rate: int) -> float:
     return sum(int(b["wave_lengths"].sum()) for b in batches) / sample_rate
 
 
-def plain_loop(task, batches, device, precision: str, clip: float, warmup: int) -> float:
-    """A hand-written training loop; returns wall seconds for the timed batches."""
-    net = task.net.to(device).train()
-    opt = task.optimizer_factory(params=net.parameters())
-    scaler = torch.amp.GradScaler(enabled=precision == "16-mixed")
-    start = 0.0
-    for i, batch in enumerate(batches):
-        if i == warmup:
-            _sync(device)
-            start = time.perf_counter()
-        b = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k != "skipped"}
-        with torch.autocast(device.type, dtype=torch.float16, enabled=precision == "16-mixed"):
-            logits, frames = net(b["waves"], b["wave_lengths"])
-        loss = ctc_loss(logits, frames, b["tokens"], b["token_lengths"])
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
-        scaler.step(opt)
-        scaler.update()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-class _Timer(L.Callback):
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.end = warmup, 0.0, 0.0
-
-    def on_train_batch_start(self, trainer, module, batch, idx) -> None:
-        if idx == self.warmup:
-            _sync(module.device)
-            self.start = time.perf_counter()
-
-    def on_train_end(self, trainer, module) -> None:
-        _sync(module.device)
-        self.end = time.perf_counter()
-
-
-def lightning_loop(task, batches, device, precision: str, clip: float, warmup: int, ckpt: Path):
-    timer = _Timer(warmup)
-    trainer = L.Trainer(
-        accelerator=device.type,
-        devices=1,
-        precision=precision,
-        max_epochs=1,
-        max_steps=len(batches),
-        gradient_clip_val=clip,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
-    trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
-    trainer.save_checkpoint(ckpt, weights_only=False)
-    return timer.end - timer.start
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+def ctc_step(net: torch.nn.Module, batch: dict) -> torch.Tensor:
+    logits, frames = net(batch["waves"], batch["wave_lengths"])
+    return ctc_loss(logits, frames, batch["tokens"], batch["token_lengths"])
 
 
 def main() -> None:
@@ -124,23 +63,12 @@ def main() -> None:
     sr = cfg.data.sample_rate
     timed = seconds_of(batches[args.warmup :], sr)
     L.seed_everything(0, verbose=False)
-    task = instantiate(cfg.model, tokenizer=dm.tokenizer)
-    # alternate the two loops (plain, Lightning, plain, Lightning), each from the same initial
-    # weights, and keep each one's best time, so warm-up and machine noise favour neither
-    plain_s, light_s = float("inf"), float("inf")
+    task = instantiate(cfg.model, **dm.task_inputs())
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "bench.ckpt"
-        for _ in range(args.repeats):
-            plain_s = min(
-                plain_s,
-                plain_loop(copy.deepcopy(task), batches, device, precision, clip, args.warmup),
-            )
-            light_s = min(
-                light_s,
-                lightning_loop(
-                    copy.deepcopy(task), batches, device, precision, clip, args.warmup, ckpt
-                ),
-            )
+        plain_s, light_s = compare(
+            task, ctc_step, batches, device, precision, clip, args.warmup, args.repeats, ckpt
+        )
         transcriber = Transcriber(ckpt, str(device), batch_size=32)
         waves = [
             b["waves"][i, : b["wave_lengths"][i]]

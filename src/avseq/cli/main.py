@@ -1,4 +1,5 @@
-"""The `avseq` command: train, data-speech, check-data, evaluate, transcribe."""
+"""The `avseq` command: train, data-speech, data-video, check-data, evaluate, transcribe,
+classify."""
 
 from __future__ import annotations
 
@@ -41,12 +42,42 @@ def cmd_data_speech(overrides: list[str]) -> int:
     return 0
 
 
+def cmd_data_video(overrides: list[str]) -> int:
+    from hydra.utils import instantiate
+
+    from avseq.config import load_config
+    from avseq.data.synth_video import generate_video_corpus
+
+    cfg = load_config(["experiment=video_action", *overrides])
+    if cfg.data.get("corpus") is None:
+        raise AvseqError("data.corpus is null: there is no built-in clip set to generate")
+    out = generate_video_corpus(instantiate(cfg.data.corpus, _convert_="all"))
+    print((out / "corpus.json").read_text())
+    return 0
+
+
+def is_manifest(path: str) -> bool:
+    return path.endswith((".jsonl", ".json"))
+
+
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from avseq.data.check import check_manifest
+    from avseq.data.annotations import load_annotations
+    from avseq.data.check import check_clips, check_manifest
     from avseq.data.tokenizer import CharTokenizer
 
     bad = 0
-    for manifest in args.manifests:
+    for source in args.sources:
+        if not is_manifest(source):  # video annotations: a list file or class folders
+            clips, _, problems = load_annotations(
+                source, args.classes, args.video_root, on_error="skip"
+            )
+            good, broken = check_clips(clips)
+            for problem in problems + broken:
+                print(problem)
+            bad += len(problems) + len(broken)
+            print(f"{source}: {len(good)} usable videos, {len(problems) + len(broken)} problem(s)")
+            continue
+        manifest = source
         good, problems = check_manifest(manifest, CharTokenizer(), args.sample_rate)
         for problem in problems:
             print(problem)
@@ -60,6 +91,15 @@ def default_eval_dir(checkpoint: Path, manifest: Path) -> Path:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from avseq.checkpoint import checkpoint_task
+
+    task = checkpoint_task(args.checkpoint)
+    if task == "video_action":
+        return cmd_evaluate_action(args)
+    if args.annotations:
+        raise AvseqError(
+            f"{args.checkpoint}: a {task} checkpoint takes --manifest, not --annotations"
+        )
     from avseq.inference import Transcriber, evaluate_speech
 
     transcriber = Transcriber(args.checkpoint, args.device, args.batch_size)
@@ -78,6 +118,51 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"(per-utterance results: {out_dir / 'predictions.jsonl'})"
     )
     return 0
+
+
+def cmd_evaluate_action(args: argparse.Namespace) -> int:
+    from avseq.classify import ActionClassifier, evaluate_action
+
+    classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
+    clip = classifier.meta.get("clip") or {}
+    annotations = args.annotations or args.manifest or clip.get("test_annotations")
+    if not annotations:
+        raise AvseqError(f"{args.checkpoint}: records no test annotations; pass --annotations")
+    video_root = args.video_root or (None if args.annotations else clip.get("video_root"))
+    out_dir = (
+        Path(args.output_dir)
+        if args.output_dir
+        else default_eval_dir(Path(args.checkpoint), Path(annotations))
+    )
+    summary = evaluate_action(classifier, annotations, out_dir, video_root, args.workers)
+    print((out_dir / "summary.md").read_text())
+    print(
+        f"top-1 {100 * summary['top1']:.2f}%  top-5 {100 * summary['top5']:.2f}%  "
+        f"(per-clip results: {out_dir / 'predictions.jsonl'}; "
+        f"confusion matrix: {out_dir / 'confusion_matrix.png'})"
+    )
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from avseq.classify import ActionClassifier, expand_videos
+    from avseq.inference import write_text_atomic
+
+    classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
+    lines, failed = [], 0
+    for _, result, error in classifier.classify_files(expand_videos(args.inputs), args.top_k):
+        if error is not None:
+            failed += 1
+            print(f"error: {error}", file=sys.stderr)
+            continue
+        line = json.dumps(result)
+        if args.output:
+            lines.append(line + "\n")
+        else:
+            print(line, flush=True)
+    if args.output:
+        write_text_atomic(Path(args.output), "".join(lines))
+    return 1 if failed else 0
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
@@ -110,17 +195,39 @@ def build_parser() -> argparse.ArgumentParser:
         "data-speech", help="generate the built-in spoken corpus (Hydra overrides)", add_help=False
     )
 
-    check = sub.add_parser("check-data", help="check manifests and their audio up front")
-    check.add_argument("manifests", nargs="+")
-    check.add_argument("--sample-rate", type=int, default=16000)
+    sub.add_parser(
+        "data-video", help="generate the built-in action clips (Hydra overrides)", add_help=False
+    )
 
-    ev = sub.add_parser("evaluate", help="WER/CER of a checkpoint on a manifest")
+    check = sub.add_parser(
+        "check-data", help="check manifests / video annotations and decode every file up front"
+    )
+    check.add_argument(
+        "sources",
+        nargs="+",
+        help="speech manifests (.jsonl) or video annotations ('path label' files, UCF101 "
+        "split files, class folders)",
+    )
+    check.add_argument("--sample-rate", type=int, default=16000)
+    check.add_argument("--classes", help="video class list file (default: beside the file)")
+    check.add_argument("--video-root", help="folder relative video paths point into")
+
+    ev = sub.add_parser(
+        "evaluate", help="score a checkpoint: WER/CER (speech) or accuracy (video actions)"
+    )
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument(
         "--manifest",
         help="JSON-lines manifest (default: the built-in test split "
         "the checkpoint was trained with)",
     )
+    ev.add_argument(
+        "--annotations",
+        help="video annotations for an action checkpoint (default: the test split it was "
+        "trained with)",
+    )
+    ev.add_argument("--video-root", help="folder relative video paths point into")
+    ev.add_argument("--workers", type=int, default=2, help="video decoding processes")
     ev.add_argument("--output-dir", help="where predictions.jsonl and summary.{json,md} go")
 
     tr = sub.add_parser("transcribe", help="transcribe audio files or manifests to JSON lines")
@@ -135,7 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=30.0,
         help="longer files are transcribed in chunks of about this length",
     )
-    for p in (ev, tr):
+    cl = sub.add_parser("classify", help="label video files with an action checkpoint")
+    cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
+    cl.add_argument("--checkpoint", required=True)
+    cl.add_argument("--output", help="write JSON lines here instead of stdout")
+    cl.add_argument("--top-k", type=int, default=5, help="labels listed per video")
+    for p in (ev, cl):
+        p.add_argument(
+            "--views", type=int, default=1, help="temporal views averaged per clip (multi-clip)"
+        )
+    for p in (ev, tr, cl):
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
         p.add_argument("--batch-size", type=int, default=16)
     return parser
@@ -150,10 +266,15 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     parser = build_parser()
     try:
-        if argv and argv[0] in ("train", "data-speech") and not {"-h", "--help"} & set(argv[1:]):
-            return {"train": cmd_train, "data-speech": cmd_data_speech}[argv[0]](argv[1:])
+        hydra_commands = {
+            "train": cmd_train,
+            "data-speech": cmd_data_speech,
+            "data-video": cmd_data_video,
+        }
+        if argv and argv[0] in hydra_commands and not {"-h", "--help"} & set(argv[1:]):
+            return hydra_commands[argv[0]](argv[1:])
         args = parser.parse_args(argv)
-        if args.command in ("train", "data-speech"):
+        if args.command in hydra_commands:
             print(
                 f"usage: avseq {args.command} [key=value ...] (Hydra overrides, e.g. "
                 "experiment=speech trainer=gpu model.encoder.rnn_type=lstm)"
@@ -163,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             "check-data": cmd_check_data,
             "evaluate": cmd_evaluate,
             "transcribe": cmd_transcribe,
+            "classify": cmd_classify,
         }[args.command](args)
     except AvseqError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -1,12 +1,15 @@
-"""Up-front manifest checks: every line parsed, every audio file decoded, all problems listed."""
+"""Up-front data checks: every line parsed, every audio or video file decoded, all problems
+listed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from avseq.data.annotations import Clip
 from avseq.data.audio import load_audio
 from avseq.data.manifest import Utterance, read_manifest
 from avseq.data.tokenizer import CharTokenizer
+from avseq.data.video import read_clip
 from avseq.errors import AvseqError
 
 
@@ -34,4 +37,22 @@ def check_manifest(
             )
             continue
         good.append(utt)
+    return good, problems
+
+
+def check_clips(clips: list[Clip], size: int = 64) -> tuple[list[Clip], list[str]]:
+    """Decodes every video of an annotation list (the up-front check of `avseq check-data`).
+
+    Returns:
+        (usable clips, one "file:line: problem" message per bad video).
+    """
+    good: list[Clip] = []
+    problems: list[str] = []
+    for clip in clips:
+        try:
+            read_clip(clip.path, size)
+        except AvseqError as err:
+            problems.append(f"{clip.where}: {err}")
+            continue
+        good.append(clip)
     return good, problems

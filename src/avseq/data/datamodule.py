@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -82,6 +83,17 @@ class SpeechDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         if self.corpus is not None:
             generate_corpus(self.corpus)
+
+    def has_split(self, split: str) -> bool:
+        return self.manifests.get(split) is not None
+
+    def task_inputs(self) -> dict[str, Any]:
+        """What the task needs from the data: the tokenizer, and the default test manifest."""
+        test = self.manifests.get("test")
+        return {
+            "tokenizer": self.tokenizer,
+            "test_manifest": str(Path(test).resolve()) if test else None,
+        }
 
     def load_split(self, split: str) -> list[Utterance]:
         """Reads a split's manifest, applying the bad-item policy and the duration filter."""

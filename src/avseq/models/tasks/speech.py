@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,20 +13,7 @@ from avseq.data.tokenizer import CharTokenizer
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
-
-CHECKPOINT_FORMAT = 1
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:
-    """LR multiplier: linear warmup to 1, then cosine decay to `min_ratio` at `total_steps`."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+from avseq.models.tasks.common import CHECKPOINT_FORMAT, warmup_cosine_optimizers
 
 
 class SpeechTask(L.LightningModule):
@@ -40,6 +26,7 @@ class SpeechTask(L.LightningModule):
         encoder: `SpeechRecognizer` encoder arguments (rnn_type, hidden_size, num_layers...).
         warmup_steps: linear LR warmup steps.
         min_lr_ratio: final LR as a fraction of the peak.
+        test_manifest: the data's test manifest, recorded as `avseq evaluate`'s default.
     """
 
     def __init__(
@@ -50,6 +37,7 @@ class SpeechTask(L.LightningModule):
         encoder: dict[str, Any] | None = None,
         warmup_steps: int = 300,
         min_lr_ratio: float = 0.02,
+        test_manifest: str | None = None,
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
@@ -59,7 +47,7 @@ class SpeechTask(L.LightningModule):
         self.min_lr_ratio = min_lr_ratio
         self.val_wer, self.val_cer = WordErrorRate(), CharErrorRate()
         self.test_wer, self.test_cer = WordErrorRate(), CharErrorRate()
-        self.test_manifest: str | None = None  # default manifest of `avseq evaluate`
+        self.test_manifest = test_manifest  # default manifest of `avseq evaluate`
 
     def forward(
         self, waves: torch.Tensor, lengths: torch.Tensor
@@ -114,16 +102,9 @@ class SpeechTask(L.LightningModule):
         self._eval_step(batch, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(params=self.parameters())
-        total = int(self.trainer.estimated_stepping_batches)
-        schedule = warmup_cosine(
-            min(self.warmup_steps, max(1, total // 10)), total, self.min_lr_ratio
+        return warmup_cosine_optimizers(
+            self, self.optimizer_factory, self.warmup_steps, self.min_lr_ratio
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avseq"] = {

@@ -1,0 +1,168 @@
+"""Video file reading with PyAV (FFmpeg): any container, codec, size and frame rate in,
+small square RGB frames out.
+
+Frames are resized on decode by FFmpeg's scaler (short side to `size`, then a centre crop), so
+even a 1080p file costs little memory. Everything that can go wrong with a file becomes a
+one-line `BadVideoError` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from avseq.errors import BadVideoError
+
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ogv",
+    ".flv",
+    ".wmv",
+    ".3gp",
+    ".ts",
+    ".gif",
+)
+# a clip longer than this many frames is read by time (`iter_frames(every=...)`) rather than
+# by converting every frame
+MAX_CLIP_FRAMES = 2000
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float
+    duration: float  # seconds; 0 when the container does not say
+    num_frames: int  # from the container; 0 when it does not say
+
+
+def _short(err: Exception) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:160]
+
+
+def open_video(path: str | Path) -> tuple[av.container.InputContainer, av.video.VideoStream]:
+    """Opens a video file, raising `BadVideoError` (naming the file) when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadVideoError(
+            f"{path}: no such video file; check the path (annotation paths are relative "
+            "to the annotation file or data.video_root)"
+        )
+    if path.stat().st_size == 0:
+        raise BadVideoError(f"{path}: the file is empty (0 bytes); re-create or remove it")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except Exception as err:  # av.error.InvalidDataError and friends
+        raise BadVideoError(
+            f"{path}: not a readable video file ({_short(err)}): truncated, damaged or "
+            "not a video; avseq reads what FFmpeg reads (mp4, mkv, webm, avi, mov, ...)"
+        ) from None
+    if not container.streams.video:
+        kinds = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
+        container.close()
+        raise BadVideoError(f"{path}: the file has no video stream ({kinds}); remove it")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def video_info(path: str | Path) -> VideoInfo:
+    container, stream = open_video(path)
+    with container:
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        return VideoInfo(
+            Path(path),
+            stream.codec_context.width,
+            stream.codec_context.height,
+            fps,
+            duration,
+            int(stream.frames or 0),
+        )
+
+
+def _to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
+    """Short side to `size` (FFmpeg's area scaler), then a centre crop: (size, size, 3) uint8."""
+    w, h = frame.width, frame.height
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    rgb = frame.to_ndarray(width=nw, height=nh, format="rgb24", interpolation="AREA")
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return rgb[top : top + size, left : left + size]
+
+
+def _decode(path: Path, container, stream) -> Iterator[av.VideoFrame]:
+    try:
+        yield from container.decode(stream)
+    except av.error.FFmpegError as err:
+        raise BadVideoError(
+            f"{path}: decoding failed ({_short(err)}); the file is damaged"
+        ) from None
+
+
+def iter_frames(
+    path: str | Path, size: int, every: float = 0.0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yields (seconds, (size, size, 3) uint8 RGB) per frame, keeping at most one frame per
+    `every` seconds (0 keeps all). Memory stays bounded whatever the file's length."""
+    path = Path(path)
+    container, stream = open_video(path)
+    with container:
+        next_t, count = -math.inf, 0
+        for i, frame in enumerate(_decode(path, container, stream)):
+            t = frame.time if frame.time is not None else i / float(stream.average_rate or 25)
+            if t + 1e-6 < next_t:
+                continue
+            next_t = t + every
+            count += 1
+            yield t, _to_rgb(frame, size)
+        if count == 0:
+            raise BadVideoError(f"{path}: no decodable frames (truncated or damaged); remove it")
+
+
+def read_clip(path: str | Path, size: int) -> np.ndarray:
+    """All frames of a short clip as (T, size, size, 3) uint8 RGB."""
+    info_frames = 0
+    path = Path(path)
+    container, stream = open_video(path)
+    with container:
+        info_frames = int(stream.frames or 0)
+        fps = float(stream.average_rate or 0.0)
+    every = 0.0
+    if info_frames > MAX_CLIP_FRAMES and fps > 0:  # a long file: keep an even subset
+        every = info_frames / fps / MAX_CLIP_FRAMES
+    frames = [rgb for _, rgb in iter_frames(path, size, every)]
+    return np.stack(frames)
+
+
+def sample_indices(num_frames: int, n: int, offset: float | None = 0.5) -> np.ndarray:
+    """`n` frame indices spread evenly over `num_frames` (TSN-style segments).
+
+    offset: where in each segment to take the frame, in [0, 1); None draws it at random per
+    segment (training-time temporal jitter). A clip shorter than `n` frames gives all its
+    frames, so the result may be shorter than `n`.
+    """
+    if num_frames <= n:
+        return np.arange(num_frames)
+    seg = num_frames / n
+    pos = np.random.random_sample(n) if offset is None else np.full(n, offset)
+    return np.minimum((np.arange(n) + pos) * seg, num_frames - 1).astype(np.int64)

@@ -1,0 +1,199 @@
+"""Lightning data module for video: labelled clips in, padded batches of sampled frames out."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from avseq.data.annotations import Clip, load_annotations
+from avseq.data.check import check_clips
+from avseq.data.synth_video import (
+    ACTIONS,
+    BUILTIN_CLIP_SECONDS,
+    VideoCorpusSpec,
+    generate_video_corpus,
+)
+from avseq.data.video import video_info
+from avseq.data.video_dataset import VideoClipDataset, collate_video
+from avseq.errors import AvseqError
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val", "test")
+
+
+class VideoDataModule(L.LightningDataModule):
+    """Labelled videos from annotation files, UCF101 split files or class folders — or the
+    built-in action clips when `corpus` is set.
+
+    Args:
+        corpus: built-in clip settings; generated in `prepare_data` when missing. Its
+            annotation files are used for any split not given.
+        train_annotations, val_annotations, test_annotations: your own data: a `path label`
+            file, a UCF101 `trainlist0N.txt`/`testlist0N.txt`, or a folder-per-class tree.
+        classes: class names in index order, or a file of them (default: beside the files).
+        video_root: folder relative video paths point into (default: the annotation's folder).
+        size: frame side after resizing the short side and centre-cropping.
+        num_frames: frames sampled evenly over each clip.
+        batch_size, eval_batch_size: clips per batch.
+        num_workers: DataLoader processes (they decode and sample frames).
+        on_bad_item: "skip" leaves out (and counts) bad lines and unreadable videos as they are
+            met; "check" decodes every video before training and stops with the problems.
+    """
+
+    def __init__(
+        self,
+        corpus: VideoCorpusSpec | None = None,
+        train_annotations: str | None = None,
+        val_annotations: str | None = None,
+        test_annotations: str | None = None,
+        classes: str | list[str] | None = None,
+        video_root: str | None = None,
+        size: int = 64,
+        num_frames: int = 16,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        num_workers: int = 2,
+        on_bad_item: str = "skip",
+    ) -> None:
+        super().__init__()
+        if on_bad_item not in ("skip", "check"):
+            raise AvseqError(f"data.on_bad_item must be 'skip' or 'check', got {on_bad_item!r}")
+        if size < 16 or num_frames < 1:
+            raise AvseqError(f"bad clip settings: size={size} (>= 16), num_frames={num_frames}")
+        self.corpus = corpus
+        given = {"train": train_annotations, "val": val_annotations, "test": test_annotations}
+        self.sources: dict[str, Path | None] = {
+            split: Path(p) if p else (corpus.annotations(split) if corpus else None)
+            for split, p in given.items()
+        }
+        self.classes_arg = classes
+        self.video_root = video_root
+        self.size = size
+        self.num_frames = num_frames
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.on_bad_item = on_bad_item
+        self.classes: list[str] | None = None
+        self.clip_seconds: float | None = None
+        self.datasets: dict[str, VideoClipDataset] = {}
+
+    def prepare_data(self) -> None:
+        if self.corpus is not None:
+            generate_video_corpus(self.corpus)
+
+    def has_split(self, split: str) -> bool:
+        return self.sources.get(split) is not None
+
+    def _builtin_train(self) -> bool:
+        return self.corpus is not None and self.sources["train"] == self.corpus.annotations("train")
+
+    def _classes(self) -> list[str]:
+        if self.classes is None:  # the training list decides the classes
+            if self._builtin_train() and self.classes_arg is None:  # known before generation
+                self.classes = list(ACTIONS)
+            else:
+                _, self.classes, _ = self._read("train", None)
+        return self.classes
+
+    def _read(self, split: str, classes: list[str] | None) -> tuple[list[Clip], list[str], list]:
+        source = self.sources[split]
+        if source is None:
+            raise AvseqError(f"no {split} videos: set data.{split}_annotations=FILE_OR_FOLDER")
+        cls = classes if classes is not None else self.classes_arg
+        return load_annotations(source, cls, self.video_root, on_error="skip")
+
+    def load_split(self, split: str) -> list[Clip]:
+        """A split's clips, with the bad-item policy applied."""
+        clips, _, problems = self._read(split, self._classes())
+        source = self.sources[split]
+        if self.on_bad_item == "check":
+            clips, bad = check_clips(clips, self.size)
+            problems = problems + bad
+            if problems:
+                raise AvseqError(
+                    f"{source}: {len(problems)} bad item(s), first: {problems[0]} (list them "
+                    f"all with 'avseq check-data {source}', or set data.on_bad_item=skip)"
+                )
+        if problems:
+            log.warning(
+                "%s: skipped %d bad line(s), e.g. %s (run 'avseq check-data %s' for all)",
+                source,
+                len(problems),
+                problems[0],
+                source,
+            )
+        if not clips:
+            raise AvseqError(f"{source}: no usable videos (check it with 'avseq check-data')")
+        return clips
+
+    def _clip_seconds(self, clips: list[Clip]) -> float:
+        """Median duration of (a sample of) the training clips: the classify window length."""
+        durations = []
+        for clip in clips[:: max(1, len(clips) // 32)][:32]:
+            try:
+                info = video_info(clip.path)
+            except AvseqError:
+                continue
+            if info.duration > 0:
+                durations.append(info.duration)
+        return float(statistics.median(durations)) if durations else 2.0
+
+    def task_inputs(self) -> dict[str, Any]:
+        """What the task needs from the data: class names and how clips are sampled."""
+        classes = self._classes()
+        if self.clip_seconds is None:
+            self.clip_seconds = (
+                BUILTIN_CLIP_SECONDS
+                if self._builtin_train()
+                else self._clip_seconds(self._read("train", classes)[0])
+            )
+        test = self.sources.get("test")
+        return {
+            "classes": classes,
+            "clip": {
+                "size": self.size,
+                "num_frames": self.num_frames,
+                "seconds": self.clip_seconds,
+                "test_annotations": str(test.resolve()) if test else None,
+                "video_root": str(Path(self.video_root).resolve()) if self.video_root else None,
+            },
+        }
+
+    def setup(self, stage: str | None = None) -> None:
+        splits = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(
+            stage or "fit", ["train", "val"]
+        )
+        for split in splits:
+            if split not in self.datasets:
+                self.datasets[split] = VideoClipDataset(
+                    self.load_split(split),
+                    self.size,
+                    self.num_frames,
+                    train=split == "train",
+                )
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=False,
+            collate_fn=collate_video,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0 and shuffle,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size, shuffle=False)

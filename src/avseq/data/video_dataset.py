@@ -1,0 +1,110 @@
+"""Video clip dataset: workers decode and sample frames; the frame CNN lives in the model."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from avseq.data.annotations import Clip
+from avseq.data.video import read_clip, sample_indices
+from avseq.errors import BadVideoError
+
+log = logging.getLogger(__name__)
+
+
+def clip_views(frames: np.ndarray, num_frames: int, views: int, jitter: bool) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (views, t, 3, H, W) uint8, t = min(T, num_frames).
+
+    Each view takes `num_frames` frames spread evenly over the whole clip; views differ in
+    where inside each segment they sample (multi-clip testing), `jitter` draws it at random.
+    """
+    out = []
+    for v in range(views):
+        offset = None if jitter else (v + 0.5) / views
+        out.append(frames[sample_indices(len(frames), num_frames, offset)])
+    return torch.from_numpy(np.stack(out)).permute(0, 1, 4, 2, 3).contiguous()
+
+
+class VideoClipDataset(Dataset):
+    """Yields {"frames": (views, t, 3, size, size) uint8, "label", "path"} per clip.
+
+    Args:
+        clips: labelled videos.
+        size: frame side after resizing the short side and centre-cropping.
+        num_frames: frames sampled evenly over each clip.
+        train: random position within each temporal segment (jitter) instead of the centre.
+        views: temporal views per clip (multi-clip testing); 1 for training.
+        reverse: play clips backwards (the temporal-order check).
+        skip_bad: return None for unusable videos (collate drops and counts them) instead of
+            raising `BadVideoError`.
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[Clip],
+        size: int = 64,
+        num_frames: int = 16,
+        train: bool = False,
+        views: int = 1,
+        reverse: bool = False,
+        skip_bad: bool = True,
+    ) -> None:
+        self.clips = list(clips)
+        self.size = size
+        self.num_frames = num_frames
+        self.train = train
+        self.views = views
+        self.reverse = reverse
+        self.skip_bad = skip_bad
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any] | None:
+        clip = self.clips[index]
+        try:
+            frames = read_clip(clip.path, self.size)
+        except BadVideoError as err:
+            if not self.skip_bad:
+                raise BadVideoError(f"{clip.where}: {err}") from None
+            log.warning("skipping %s: %s", clip.where, err)
+            return None
+        if self.reverse:
+            frames = frames[::-1]
+        return {
+            "frames": clip_views(frames, self.num_frames, self.views, self.train),
+            "label": clip.label,
+            "path": str(clip.path),
+        }
+
+
+def collate_video(items: list[dict[str, Any] | None]) -> dict[str, Any]:
+    """Pads clips to the longest in time; None items (skipped bad videos) are counted.
+
+    Returns:
+        frames (B * views, T, 3, H, W) uint8, lengths (B * views,) int64, labels (B,) int64,
+        views, paths, skipped.
+    """
+    good = [item for item in items if item is not None]
+    batch: dict[str, Any] = {"skipped": len(items) - len(good)}
+    if not good:
+        return batch
+    views, _, c, h, w = good[0]["frames"].shape
+    longest = max(g["frames"].shape[1] for g in good)
+    frames = torch.zeros(len(good), views, longest, c, h, w, dtype=torch.uint8)
+    lengths = torch.empty(len(good), views, dtype=torch.long)
+    for i, g in enumerate(good):
+        t = g["frames"].shape[1]
+        frames[i, :, :t] = g["frames"]
+        lengths[i] = t
+    batch["frames"] = frames.flatten(0, 1)
+    batch["lengths"] = lengths.flatten()
+    batch["labels"] = torch.tensor([g["label"] for g in good], dtype=torch.long)
+    batch["views"] = views
+    batch["paths"] = [g["path"] for g in good]
+    return batch

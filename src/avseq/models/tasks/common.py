@@ -1,0 +1,40 @@
+"""What every task shares: AdamW-style optimiser with warmup + cosine decay, checkpoint format."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+
+CHECKPOINT_FORMAT = 1
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """LR multiplier: linear warmup to 1, then cosine decay to `min_ratio` at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def warmup_cosine_optimizers(
+    module: L.LightningModule,
+    optimizer_factory: Callable[..., torch.optim.Optimizer],
+    warmup_steps: int,
+    min_lr_ratio: float,
+) -> dict[str, Any]:
+    """`configure_optimizers` result: the optimizer over trainable parameters, stepped per batch
+    by warmup (at most a tenth of the run) then cosine decay over the whole run."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = optimizer_factory(params=params)
+    total = int(module.trainer.estimated_stepping_batches)
+    schedule = warmup_cosine(min(warmup_steps, max(1, total // 10)), total, min_lr_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,100 @@
+"""The video model's components: frame encoders, padding invariance, attention pooling."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avseq.errors import AvseqError
+from avseq.features.frames import FrameEncoder
+from avseq.models.components.attention import AdditiveAttention, AttentionPoolingClassifier
+from avseq.models.components.video_encoder import VideoClassifier, VideoEncoder
+
+SMALL = {"channels": (8, 16, 16, 16), "out_dim": 32, "image_size": 32}
+
+
+def clips(b: int, t: int, size: int = 32, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (b, t, 3, size, size), generator=g, dtype=torch.uint8)
+
+
+@pytest.mark.parametrize("rnn_type", ["rnn", "lstm", "gru"])
+def test_video_classifier_shapes(rnn_type: str) -> None:
+    model = VideoClassifier(12, SMALL, rnn_type=rnn_type, hidden_size=16).eval()
+    logits, weights = model(clips(3, 5), torch.tensor([5, 3, 1]))
+    assert logits.shape == (3, 12) and weights.shape == (3, 5)
+
+
+def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch() -> None:
+    torch.manual_seed(0)
+    model = VideoClassifier(4, SMALL, hidden_size=16).eval()
+    batch = clips(3, 7)
+    lengths = torch.tensor([7, 4, 2])
+    logits, weights = model(batch, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        alone, w_alone = model(batch[i : i + 1, :n], lengths[i : i + 1])
+        torch.testing.assert_close(logits[i : i + 1], alone, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(weights[i : i + 1, :n], w_alone, atol=1e-6, rtol=1e-4)
+    # padding frames do not matter, whatever they hold
+    noisy = batch.clone()
+    noisy[1, 4:] = 255
+    torch.testing.assert_close(model(noisy, lengths)[0], logits)
+
+
+def test_frame_cnn_runs_only_on_real_frames_in_training() -> None:
+    """BatchNorm statistics in training must not see padded frames."""
+    torch.manual_seed(0)
+    enc = VideoEncoder(SMALL, hidden_size=8).train()
+    batch, lengths = clips(2, 6), torch.tensor([6, 2])
+    feats = enc.frame_features(batch, lengths)
+    assert feats.shape == (2, 6, 32)
+    assert feats[1, 2:].abs().sum() == 0
+    torch.manual_seed(1)
+    padded_differently = batch.clone()
+    padded_differently[1, 2:] = 0
+    enc2 = VideoEncoder(SMALL, hidden_size=8).train()
+    enc2.load_state_dict(enc.state_dict())
+    torch.testing.assert_close(enc2.frame_features(padded_differently, lengths), feats)
+
+
+def test_attention_masks_padding_and_sums_to_one() -> None:
+    att = AdditiveAttention(6, 8)
+    keys = torch.randn(2, 5, 6)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    context, weights = att(keys, mask)
+    assert torch.all(weights[1, 2:] == 0)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2))
+    torch.testing.assert_close(context[1], (weights[1, :2, None] * keys[1, :2]).sum(0))
+    with pytest.raises(ValueError, match="query"):
+        AdditiveAttention(6, 8, query_size=4)(keys, mask)
+    pool = AttentionPoolingClassifier(6, 3)
+    logits, w = pool(keys, torch.tensor([5, 2]))
+    assert logits.shape == (2, 3) and torch.all(w[1, 2:] == 0)
+
+
+@pytest.mark.parametrize(("kind", "dim"), [("resnet18", 512), ("mobilenet_v3_small", 576)])
+def test_torchvision_backbones_and_their_weight_files(tmp_path, kind: str, dim: int) -> None:
+    enc = FrameEncoder(kind).eval()
+    frames = clips(1, 2, size=64)[0]
+    assert enc(frames).shape == (2, dim)
+    path = tmp_path / f"{kind}.pt"
+    torch.save(enc.net.state_dict(), path)
+    loaded = FrameEncoder(kind, weights=str(path)).eval()
+    torch.testing.assert_close(loaded(frames), enc(frames))
+    torch.save({"something": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(AvseqError, match="tensors match"):
+        FrameEncoder(kind, weights=str(tmp_path / "other.pt"))
+
+
+def test_frozen_frame_encoder_gets_no_gradients_and_stays_in_eval_mode() -> None:
+    model = VideoClassifier(3, {**SMALL, "freeze": True}, hidden_size=8).train()
+    assert not model.encoder.frames.net.training
+    logits, _ = model(clips(2, 3), torch.tensor([3, 3]))
+    logits.sum().backward()
+    assert all(p.grad is None for p in model.encoder.frames.parameters())
+    assert model.head.out.weight.grad is not None
+
+
+def test_unknown_frame_encoder_is_a_clear_error() -> None:
+    with pytest.raises(AvseqError, match="frame encoder kind"):
+        FrameEncoder("vgg99")
