@@ -186,3 +186,27 @@ def test_check_mode_stops_before_training_on_a_bad_video(trained: dict, tmp_path
     )
     assert proc.returncode == 2
     assert "bad_train.txt:5" in proc.stderr and "no such video file" in proc.stderr
+
+
+def test_frozen_frame_encoder_caches_features_once(video_corpus, tmp_path) -> None:
+    args = overrides(
+        video_corpus,
+        tmp_path / "runs",
+        f"paths.data_dir={tmp_path}",
+        "model.net.frame_encoder.freeze=true",
+        "test=false",
+    )
+    first = train(load_config(args))
+    cache = tmp_path / "feature_cache"
+    files = sorted(cache.glob("*.pt"))
+    assert [f.name.split("-")[0] for f in files] == ["train", "val"]
+    data = torch.load(files[0], map_location="cpu", weights_only=True)
+    assert len(data["features"]) == video_corpus.n_train
+    assert data["features"][0].shape == (8, 32)  # num_frames x frame feature size
+    stamps = [f.stat().st_mtime_ns for f in files]
+    second = train(load_config(args))
+    assert [f.stat().st_mtime_ns for f in sorted(cache.glob("*.pt"))] == stamps  # reused
+    assert second["val/acc"] == pytest.approx(first["val/acc"])
+    # the frozen encoder's checkpoint classifies from frames like any other
+    ckpt = torch.load(second["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert ckpt["avseq"]["net"]["frame_encoder"]["freeze"] is True

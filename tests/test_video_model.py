@@ -98,3 +98,32 @@ def test_frozen_frame_encoder_gets_no_gradients_and_stays_in_eval_mode() -> None
 def test_unknown_frame_encoder_is_a_clear_error() -> None:
     with pytest.raises(AvseqError, match="frame encoder kind"):
         FrameEncoder("vgg99")
+
+
+def test_cached_features_give_the_same_output_as_frames(tmp_path) -> None:
+    from avseq.data.feature_cache import CachedFeatureDataset
+    from avseq.data.video_dataset import collate_video
+
+    torch.manual_seed(0)
+    model = VideoClassifier(3, {**SMALL, "freeze": True}, hidden_size=8).eval()
+    frames, lengths = clips(2, 5), torch.tensor([5, 3])
+    feats = model.encoder.frame_features(frames, lengths)
+    data = {
+        "features": [feats[0, :5].half(), feats[1, :3].half()],
+        "labels": [0, 2],
+        "paths": ["a", "b"],
+    }
+    ds = CachedFeatureDataset(data)
+    batch = collate_video([ds[0], ds[1]])
+    assert batch["features"].shape == (2, 5, 32) and batch["lengths"].tolist() == [5, 3]
+    from_cache, _ = model(None, batch["lengths"], batch["features"])
+    from_frames, _ = model(frames, lengths)
+    torch.testing.assert_close(from_cache, from_frames, atol=2e-2, rtol=1e-2)  # float16 store
+
+
+def test_a_frozen_encoder_is_unchanged_by_use_in_training_mode() -> None:
+    enc = FrameEncoder(**SMALL, freeze=True)
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    enc(clips(1, 4)[0])
+    for k, v in enc.state_dict().items():
+        torch.testing.assert_close(v, before[k])

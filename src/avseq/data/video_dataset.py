@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from avseq.data.annotations import Clip
@@ -88,11 +89,19 @@ def collate_video(items: list[dict[str, Any] | None]) -> dict[str, Any]:
 
     Returns:
         frames (B * views, T, 3, H, W) uint8, lengths (B * views,) int64, labels (B,) int64,
-        views, paths, skipped.
+        views, paths, skipped; items of cached features give features (B, T, D) instead
+        of frames.
     """
     good = [item for item in items if item is not None]
     batch: dict[str, Any] = {"skipped": len(items) - len(good)}
     if not good:
+        return batch
+    batch["labels"] = torch.tensor([g["label"] for g in good], dtype=torch.long)
+    batch["paths"] = [g["path"] for g in good]
+    if "features" in good[0]:  # cached frame features (see avseq.data.feature_cache)
+        batch["features"] = pad_sequence([g["features"] for g in good], batch_first=True)
+        batch["lengths"] = torch.tensor([len(g["features"]) for g in good], dtype=torch.long)
+        batch["views"] = 1
         return batch
     views, _, c, h, w = good[0]["frames"].shape
     longest = max(g["frames"].shape[1] for g in good)
@@ -104,7 +113,5 @@ def collate_video(items: list[dict[str, Any] | None]) -> dict[str, Any]:
         lengths[i] = t
     batch["frames"] = frames.flatten(0, 1)
     batch["lengths"] = lengths.flatten()
-    batch["labels"] = torch.tensor([g["label"] for g in good], dtype=torch.long)
     batch["views"] = views
-    batch["paths"] = [g["path"] for g in good]
     return batch

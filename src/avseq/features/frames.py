@@ -110,6 +110,7 @@ class FrameEncoder(nn.Module):
         self.frozen = freeze
         if freeze:
             self.net.requires_grad_(False)
+            self.net.eval()  # BatchNorm statistics stay fixed too
         # channels-last convolutions: ~30% faster on CPU (oneDNN), and what cuDNN prefers
         self.net.to(memory_format=torch.channels_last)
 

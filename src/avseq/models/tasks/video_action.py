@@ -79,9 +79,9 @@ class VideoActionTask(L.LightningModule):
             sync_dist=True,
             batch_size=1,
         )
-        if "frames" not in batch:
+        if "labels" not in batch:
             return None
-        logits, _ = self.net(batch["frames"], batch["lengths"])
+        logits, _ = self.net(batch.get("frames"), batch["lengths"], batch.get("features"))
         labels = batch["labels"]
         loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
         n = labels.numel()
@@ -90,9 +90,9 @@ class VideoActionTask(L.LightningModule):
         return loss
 
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
-        if "frames" not in batch:
+        if "labels" not in batch:
             return
-        logits, _ = self.net(batch["frames"], batch["lengths"])
+        logits, _ = self.net(batch.get("frames"), batch["lengths"], batch.get("features"))
         probs = view_average(logits, batch["views"])
         labels = batch["labels"]
         n = labels.numel()
