@@ -252,3 +252,18 @@ def test_collate_of_only_bad_items_is_empty_but_counted() -> None:
             [{"frames": torch.zeros(1, 2, 3, 4, 4, dtype=torch.uint8), "label": 0, "path": "p"}]
         )["frames"]
     )
+
+
+def test_torchcodec_backend_matches_pyav(tmp_path) -> None:
+    pytest.importorskip("torchcodec", reason="optional backend: pip install torchcodec")
+    try:
+        import torchcodec.decoders  # noqa: F401  (needs a system FFmpeg)
+    except Exception as err:  # pragma: no cover - depends on the machine
+        pytest.skip(f"torchcodec cannot load FFmpeg here: {err}")
+    path = write_video(tmp_path / "v.mp4", frames=12, width=96, height=72)
+    a = read_clip(path, 48, "pyav").astype(np.int16)
+    b = read_clip(path, 48, "torchcodec").astype(np.int16)
+    assert a.shape == b.shape == (12, 48, 48, 3)
+    assert np.abs(a - b).mean() < 6  # different scalers, same pictures
+    with pytest.raises(BadVideoError, match="no such video file"):
+        read_clip(tmp_path / "missing.mp4", 48, "torchcodec")

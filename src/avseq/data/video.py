@@ -15,8 +15,9 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
-from avseq.errors import BadVideoError
+from avseq.errors import AvseqError, BadVideoError
 
 VIDEO_EXTENSIONS = (
     ".mp4",
@@ -34,6 +35,7 @@ VIDEO_EXTENSIONS = (
     ".ts",
     ".gif",
 )
+BACKENDS = ("pyav", "torchcodec")
 # a clip longer than this many frames is read by time (`iter_frames(every=...)`) rather than
 # by converting every frame
 MAX_CLIP_FRAMES = 2000
@@ -100,12 +102,18 @@ def video_info(path: str | Path) -> VideoInfo:
         )
 
 
-def _to_rgb(frame: av.VideoFrame, size: int) -> np.ndarray:
-    """Short side to `size` (FFmpeg's area scaler), then a centre crop: (size, size, 3) uint8."""
+def _to_rgb(frame: av.VideoFrame, size: int, scaler: VideoReformatter) -> np.ndarray:
+    """Short side to `size` (FFmpeg's area scaler), then a centre crop: (size, size, 3) uint8.
+
+    One `scaler` serves a whole file: it keeps FFmpeg's scaling context between frames, which
+    is ~3x faster than `frame.to_ndarray(width=..., height=...)` building one per frame.
+    """
     w, h = frame.width, frame.height
     scale = size / min(w, h)
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    rgb = frame.to_ndarray(width=nw, height=nh, format="rgb24", interpolation="AREA")
+    rgb = scaler.reformat(
+        frame, width=nw, height=nh, format="rgb24", interpolation="AREA"
+    ).to_ndarray()
     top, left = (nh - size) // 2, (nw - size) // 2
     return rgb[top : top + size, left : left + size]
 
@@ -128,19 +136,28 @@ def iter_frames(
     container, stream = open_video(path)
     with container:
         next_t, count = -math.inf, 0
+        scaler = VideoReformatter()
         for i, frame in enumerate(_decode(path, container, stream)):
             t = frame.time if frame.time is not None else i / float(stream.average_rate or 25)
             if t + 1e-6 < next_t:
                 continue
             next_t = t + every
             count += 1
-            yield t, _to_rgb(frame, size)
+            yield t, _to_rgb(frame, size, scaler)
         if count == 0:
             raise BadVideoError(f"{path}: no decodable frames (truncated or damaged); remove it")
 
 
-def read_clip(path: str | Path, size: int) -> np.ndarray:
-    """All frames of a short clip as (T, size, size, 3) uint8 RGB."""
+def read_clip(path: str | Path, size: int, backend: str = "pyav") -> np.ndarray:
+    """All frames of a short clip as (T, size, size, 3) uint8 RGB.
+
+    backend: "pyav" (default; its wheels bundle FFmpeg) or "torchcodec" (optional: `pip install
+    torchcodec==0.11.1`, needs a system FFmpeg 4-8).
+    """
+    if backend == "torchcodec":
+        return _read_clip_torchcodec(Path(path), size)
+    if backend != "pyav":
+        raise ValueError(f"video backend must be one of {BACKENDS}, got {backend!r}")
     info_frames = 0
     path = Path(path)
     container, stream = open_video(path)
@@ -152,6 +169,39 @@ def read_clip(path: str | Path, size: int) -> np.ndarray:
         every = info_frames / fps / MAX_CLIP_FRAMES
     frames = [rgb for _, rgb in iter_frames(path, size, every)]
     return np.stack(frames)
+
+
+def _read_clip_torchcodec(path: Path, size: int) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except ImportError as err:
+        raise AvseqError(
+            f"the torchcodec video backend is not available ({_short(err)}); "
+            "pip install torchcodec==0.11.1 (needs system FFmpeg 4-8) or use the pyav backend"
+        ) from None
+    container, _ = open_video(path)  # the same up-front checks and messages as PyAV
+    container.close()
+    try:
+        decoder = VideoDecoder(str(path), dimension_order="NCHW", seek_mode="approximate")
+        count = len(decoder)
+        step = max(1, math.ceil(count / MAX_CLIP_FRAMES))
+        frames = decoder.get_frames_in_range(0, count, step).data  # (T, 3, H, W) uint8
+    except Exception as err:  # torchcodec raises RuntimeError/ValueError with FFmpeg's words
+        raise BadVideoError(
+            f"{path}: decoding failed ({_short(err)}); the file is damaged"
+        ) from None
+    if frames.shape[0] == 0:
+        raise BadVideoError(f"{path}: no decodable frames (truncated or damaged); remove it")
+    h, w = frames.shape[-2:]
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    x = F.interpolate(frames.float(), size=(nh, nw), mode="bilinear", antialias=True)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    x = x[:, :, top : top + size, left : left + size].round().clamp(0, 255).to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
 
 
 def sample_indices(num_frames: int, n: int, offset: float | None = 0.5) -> np.ndarray:

@@ -18,7 +18,7 @@ from avseq.data.synth_video import (
     VideoCorpusSpec,
     generate_video_corpus,
 )
-from avseq.data.video import video_info
+from avseq.data.video import BACKENDS, video_info
 from avseq.data.video_dataset import VideoClipDataset, collate_video
 from avseq.errors import AvseqError
 
@@ -43,6 +43,7 @@ class VideoDataModule(L.LightningDataModule):
         num_workers: DataLoader processes (they decode and sample frames).
         on_bad_item: "skip" leaves out (and counts) bad lines and unreadable videos as they are
             met; "check" decodes every video before training and stops with the problems.
+        decoder: "pyav" (default; bundled FFmpeg) or "torchcodec" (optional package).
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class VideoDataModule(L.LightningDataModule):
         eval_batch_size: int = 64,
         num_workers: int = 2,
         on_bad_item: str = "skip",
+        decoder: str = "pyav",
     ) -> None:
         super().__init__()
         if on_bad_item not in ("skip", "check"):
@@ -79,6 +81,9 @@ class VideoDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
         self.on_bad_item = on_bad_item
+        if decoder not in BACKENDS:
+            raise AvseqError(f"data.decoder must be one of {BACKENDS}, got {decoder!r}")
+        self.decoder = decoder
         self.classes: list[str] | None = None
         self.clip_seconds: float | None = None
         self.datasets: dict[str, VideoClipDataset] = {}
@@ -176,6 +181,7 @@ class VideoDataModule(L.LightningDataModule):
                     self.size,
                     self.num_frames,
                     train=split == "train",
+                    backend=self.decoder,
                 )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:

@@ -43,6 +43,7 @@ class VideoClipDataset(Dataset):
         reverse: play clips backwards (the temporal-order check).
         skip_bad: return None for unusable videos (collate drops and counts them) instead of
             raising `BadVideoError`.
+        backend: video decoder, "pyav" or "torchcodec".
     """
 
     def __init__(
@@ -54,8 +55,10 @@ class VideoClipDataset(Dataset):
         views: int = 1,
         reverse: bool = False,
         skip_bad: bool = True,
+        backend: str = "pyav",
     ) -> None:
         self.clips = list(clips)
+        self.backend = backend
         self.size = size
         self.num_frames = num_frames
         self.train = train
@@ -69,7 +72,7 @@ class VideoClipDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         clip = self.clips[index]
         try:
-            frames = read_clip(clip.path, self.size)
+            frames = read_clip(clip.path, self.size, self.backend)
         except BadVideoError as err:
             if not self.skip_bad:
                 raise BadVideoError(f"{clip.where}: {err}") from None
