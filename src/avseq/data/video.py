@@ -9,7 +9,7 @@ one-line `BadVideoError` naming it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +169,34 @@ def read_clip(path: str | Path, size: int, backend: str = "pyav") -> np.ndarray:
         every = info_frames / fps / MAX_CLIP_FRAMES
     frames = [rgb for _, rgb in iter_frames(path, size, every)]
     return np.stack(frames)
+
+
+def read_selected(
+    path: str | Path, size: int, choose: Callable[[int], Iterable[int]]
+) -> dict[int, np.ndarray] | None:
+    """Decodes a clip but converts only the frames `choose(frame_count)` asks for (and stops
+    after the last): the fast path for sampling a few frames of a clip.
+
+    Returns:
+        {frame index: (size, size, 3) uint8}, or None when the container does not announce its
+        frame count or holds fewer frames than announced (read it with `read_clip` instead).
+    """
+    path = Path(path)
+    container, stream = open_video(path)
+    with container:
+        count = int(stream.frames or 0)
+        if count <= 0 or count > MAX_CLIP_FRAMES:
+            return None
+        wanted = set(choose(count))
+        last = max(wanted)
+        scaler = VideoReformatter()
+        out: dict[int, np.ndarray] = {}
+        for i, frame in enumerate(_decode(path, container, stream)):
+            if i in wanted:
+                out[i] = _to_rgb(frame, size, scaler)
+            if i >= last:
+                break
+    return out if len(out) == len(wanted) else None
 
 
 def _read_clip_torchcodec(path: Path, size: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from avseq.data.annotations import Clip
-from avseq.data.video import read_clip, sample_indices
+from avseq.data.video import read_clip, read_selected, sample_indices
 from avseq.errors import BadVideoError
 
 log = logging.getLogger(__name__)
@@ -69,22 +70,41 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
+    def _indices(self, count: int) -> list[np.ndarray]:
+        """Frame indices of each view over a clip of `count` frames (as played)."""
+        views = [
+            sample_indices(count, self.num_frames, None if self.train else (v + 0.5) / self.views)
+            for v in range(self.views)
+        ]
+        return [count - 1 - v for v in views] if self.reverse else views
+
+    def _frames(self, path: Path) -> torch.Tensor:
+        if self.backend == "pyav":  # convert only the sampled frames when the count is known
+            chosen: list[np.ndarray] = []
+
+            def choose(count: int) -> np.ndarray:
+                chosen.extend(self._indices(count))
+                return np.concatenate(chosen)
+
+            selected = read_selected(path, self.size, choose)
+            if selected is not None:
+                views = [np.stack([selected[i] for i in idx]) for idx in chosen]
+                return torch.from_numpy(np.stack(views)).permute(0, 1, 4, 2, 3).contiguous()
+        frames = read_clip(path, self.size, self.backend)
+        if self.reverse:
+            frames = frames[::-1]
+        return clip_views(frames, self.num_frames, self.views, self.train)
+
     def __getitem__(self, index: int) -> dict[str, Any] | None:
         clip = self.clips[index]
         try:
-            frames = read_clip(clip.path, self.size, self.backend)
+            frames = self._frames(clip.path)
         except BadVideoError as err:
             if not self.skip_bad:
                 raise BadVideoError(f"{clip.where}: {err}") from None
             log.warning("skipping %s: %s", clip.where, err)
             return None
-        if self.reverse:
-            frames = frames[::-1]
-        return {
-            "frames": clip_views(frames, self.num_frames, self.views, self.train),
-            "label": clip.label,
-            "path": str(clip.path),
-        }
+        return {"frames": frames, "label": clip.label, "path": str(clip.path)}
 
 
 def collate_video(items: list[dict[str, Any] | None]) -> dict[str, Any]:
