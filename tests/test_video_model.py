@@ -25,9 +25,10 @@ def test_video_classifier_shapes(rnn_type: str) -> None:
     assert logits.shape == (3, 12) and weights.shape == (3, 5)
 
 
-def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch() -> None:
+@pytest.mark.parametrize("motion", [False, True])
+def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch(motion: bool) -> None:
     torch.manual_seed(0)
-    model = VideoClassifier(4, SMALL, hidden_size=16).eval()
+    model = VideoClassifier(4, {**SMALL, "motion": motion}, hidden_size=16).eval()
     batch = clips(3, 7)
     lengths = torch.tensor([7, 4, 2])
     logits, weights = model(batch, lengths)
@@ -127,3 +128,19 @@ def test_a_frozen_encoder_is_unchanged_by_use_in_training_mode() -> None:
     enc(clips(1, 4)[0])
     for k, v in enc.state_dict().items():
         torch.testing.assert_close(v, before[k])
+
+
+def test_motion_input_sees_the_previous_frame() -> None:
+    torch.manual_seed(0)
+    enc = VideoEncoder({**SMALL, "motion": True}, hidden_size=8).eval()
+    still = clips(1, 1).repeat(1, 4, 1, 1, 1)  # the same frame four times
+    moving = still.clone()
+    moving[0, 2] = clips(1, 1, seed=5)[0, 0]
+    lengths = torch.tensor([4])
+    f_still = enc.frame_features(still, lengths)
+    f_moving = enc.frame_features(moving, lengths)
+    torch.testing.assert_close(f_still[0, 1], f_still[0, 0])  # no change, same features
+    torch.testing.assert_close(f_moving[0, 1], f_still[0, 1])  # frames before the change
+    assert not torch.allclose(f_moving[0, 3], f_still[0, 3])  # differs from its previous
+    with pytest.raises(AvseqError, match="motion input"):
+        FrameEncoder("resnet18", motion=True)

@@ -32,7 +32,8 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class SmallFrameCNN(nn.Module):
-    """Stride-2 conv blocks down to a `final_size` map, flattened and projected to `out_dim`."""
+    """Stride-2 conv blocks down to a `final_size` map; the flattened map and its global average
+    are projected to `out_dim`."""
 
     def __init__(
         self,
@@ -40,21 +41,28 @@ class SmallFrameCNN(nn.Module):
         channels: tuple[int, ...] = (16, 32, 64, 128),
         final_size: int = 4,
         out_dim: int = 256,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
-        blocks, c_in = [], 3
+        blocks, c_in = [], in_channels
         for c in channels:
             blocks.append(_conv_block(c_in, c))
             c_in = c
         self.convs = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(final_size)
+        # the flattened map says where things are; its global average says what they look like
+        # wherever they are (shape, orientation, which way an edge moved), learned once for all
+        # positions
         self.proj = nn.Sequential(
-            nn.Flatten(), nn.Linear(c_in * final_size * final_size, out_dim), nn.ReLU(inplace=True)
+            nn.Linear(c_in * final_size * final_size + c_in, out_dim), nn.ReLU(inplace=True)
         )
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.pool(self.convs(x)))
+        x = self.convs(x)
+        where = self.pool(x).flatten(1)
+        what = x.mean(dim=(2, 3))
+        return self.proj(torch.cat([where, what], dim=1))
 
 
 def _torchvision_backbone(name: str) -> tuple[nn.Module, int]:
@@ -78,6 +86,9 @@ class FrameEncoder(nn.Module):
         channels, out_dim: the small CNN's widths and output size.
         weights: a state-dict file for a torchvision backbone (loaded with weights_only=True;
             a classifier head in it is ignored).
+        motion: also feed the difference to the previous frame (3 more input channels; the
+            small CNN only). Frames then arrive as (N, 6, H, W): the frame, then the previous
+            one. Small changes between frames (a slow rotation) become easy to see.
         freeze: keep the encoder fixed (no gradients, BatchNorm in eval mode); pair it with
             `data.feature_cache` to compute frame features once.
     """
@@ -90,17 +101,25 @@ class FrameEncoder(nn.Module):
         out_dim: int = 256,
         weights: str | None = None,
         freeze: bool = False,
+        motion: bool = False,
     ) -> None:
         super().__init__()
         if kind not in FRAME_ENCODERS:
             raise AvseqError(f"frame encoder kind must be one of {FRAME_ENCODERS}, got {kind!r}")
+        self.motion = motion
         if kind == "cnn":
             if weights:
                 raise AvseqError("frame encoder weights are for torchvision backbones only")
-            self.net: nn.Module = SmallFrameCNN(image_size, tuple(channels), out_dim=out_dim)
+            self.net: nn.Module = SmallFrameCNN(
+                image_size, tuple(channels), out_dim=out_dim, in_channels=6 if motion else 3
+            )
             self.out_dim = out_dim
             mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
         else:
+            if motion:
+                raise AvseqError(
+                    f"motion input is for the 'cnn' frame encoder; {kind} takes RGB frames"
+                )
             self.net, self.out_dim = _torchvision_backbone(kind)
             mean, std = IMAGENET_MEAN, IMAGENET_STD
             if weights:
@@ -141,7 +160,14 @@ class FrameEncoder(nn.Module):
         return self
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = ((frames.float() - self.mean) / self.std).contiguous(memory_format=torch.channels_last)
+        """(N, 3, H, W) uint8 frames, or (N, 6, H, W) frame + previous frame with `motion`."""
+        x = frames.float()
+        if self.motion:
+            now, prev = x[:, :3], x[:, 3:]
+            x = torch.cat([(now - self.mean) / self.std, (now - prev) / self.std], dim=1)
+        else:
+            x = (x - self.mean) / self.std
+        x = x.contiguous(memory_format=torch.channels_last)
         if self.frozen:
             with torch.no_grad():
                 return self.net(x)

@@ -40,6 +40,8 @@ class VideoEncoder(nn.Module):
         """(B, T, 3, H, W) uint8 -> (B, T, D) float, zeros on padded frames."""
         b, t = frames.shape[:2]
         mask = frame_mask(lengths.to(frames.device), t)
+        if self.frames.motion:  # each frame with the one before it (the first with itself)
+            frames = torch.cat([frames, torch.cat([frames[:, :1], frames[:, :-1]], 1)], dim=2)
         feats = self.frames(frames[mask])  # (N_valid, D)
         out = feats.new_zeros(b, t, feats.size(-1))
         out[mask] = feats
