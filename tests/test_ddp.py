@@ -14,6 +14,21 @@ import torch
 from .test_end_to_end import tiny_overrides
 
 
+def train_in_subprocess(overrides: list[str]) -> dict:
+    """`avseq train` in a fresh process (Lightning's DDP re-launches the command it runs)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env.pop("LOCAL_RANK", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "avseq.cli.main", "train", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout[proc.stdout.index("{") :])
+
+
 def test_ddp_two_processes_on_cpu(tiny_corpus, tmp_path: Path) -> None:
     overrides = tiny_overrides(
         tiny_corpus,
@@ -25,17 +40,7 @@ def test_ddp_two_processes_on_cpu(tiny_corpus, tmp_path: Path) -> None:
         "trainer.limit_train_batches=null",
         "test=false",
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.pop("LOCAL_RANK", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "avseq.cli.main", "train", *overrides],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    result = train_in_subprocess(overrides)
     ckpt = torch.load(result["best_checkpoint"], weights_only=True)
     n_train = len(tiny_corpus.manifest("train").read_text().splitlines())
     # each of the 2 ranks took half of the bucketed batches of 8
@@ -62,17 +67,7 @@ def test_ddp_video_two_processes_on_cpu(tmp_path: Path) -> None:
         "trainer.precision=32-true",
         "test=false",
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    env.pop("LOCAL_RANK", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "avseq.cli.main", "train", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout[proc.stdout.index("{") :])
+    result = train_in_subprocess(args)
     ckpt = torch.load(result["best_checkpoint"], weights_only=True)
     assert ckpt["global_step"] == math.ceil(24 / 2 / 8)  # 12 clips per rank, batches of 8
     assert ckpt["avseq"]["task"] == "video_action"

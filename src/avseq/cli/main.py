@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from hydra.errors import InstantiationException
@@ -144,45 +145,44 @@ def cmd_evaluate_action(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from avseq.classify import ActionClassifier, expand_videos
+def emit_jsonl(results: Iterable[tuple[dict | None, str | None]], output: str | None) -> int:
+    """Prints one JSON line per result (or writes them atomically to `output`) and one
+    `error:` line per failed input on stderr; returns 1 if any input failed, else 0."""
     from avseq.inference import write_text_atomic
 
-    classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
     lines, failed = [], 0
-    for _, result, error in classifier.classify_files(expand_videos(args.inputs), args.top_k):
+    for result, error in results:
         if error is not None:
             failed += 1
             print(f"error: {error}", file=sys.stderr)
             continue
         line = json.dumps(result)
-        if args.output:
+        if output:
             lines.append(line + "\n")
         else:
             print(line, flush=True)
-    if args.output:
-        write_text_atomic(Path(args.output), "".join(lines))
+    if output:
+        write_text_atomic(Path(output), "".join(lines))
     return 1 if failed else 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from avseq.classify import ActionClassifier, expand_videos
+
+    classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
+    results = classifier.classify_files(expand_videos(args.inputs), args.top_k)
+    return emit_jsonl(((result, error) for _, result, error in results), args.output)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from avseq.inference import Transcriber, expand_inputs, write_text_atomic
+    from avseq.inference import Transcriber, expand_inputs
 
     transcriber = Transcriber(args.checkpoint, args.device, args.batch_size, args.chunk_seconds)
-    lines, failed = [], 0
-    for path, text, error in transcriber.transcribe_files(expand_inputs(args.inputs)):
-        if error is not None:
-            failed += 1
-            print(f"error: {error}", file=sys.stderr)
-            continue
-        line = json.dumps({"audio_filepath": path, "text": text})
-        if args.output:
-            lines.append(line + "\n")
-        else:
-            print(line, flush=True)
-    if args.output:
-        write_text_atomic(Path(args.output), "".join(lines))
-    return 1 if failed else 0
+    results = transcriber.transcribe_files(expand_inputs(args.inputs))
+    return emit_jsonl(
+        (({"audio_filepath": path, "text": text}, error) for path, text, error in results),
+        args.output,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

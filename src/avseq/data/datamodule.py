@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from torch.utils.data import DataLoader
 
 from avseq.data.augment import WaveAugment
+from avseq.data.base import SplitDataModule, check_policy, report_bad_items
 from avseq.data.check import check_manifest
 from avseq.data.dataset import SpeechDataset, collate_speech
 from avseq.data.manifest import Utterance, read_manifest
@@ -21,7 +21,7 @@ from avseq.errors import AvseqError
 log = logging.getLogger(__name__)
 
 
-class SpeechDataModule(L.LightningDataModule):
+class SpeechDataModule(SplitDataModule):
     """Speech data from JSON-lines manifests, or the built-in corpus when `corpus` is set.
 
     Args:
@@ -59,8 +59,7 @@ class SpeechDataModule(L.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if on_bad_item not in ("skip", "check"):
-            raise AvseqError(f"data.on_bad_item must be 'skip' or 'check', got {on_bad_item!r}")
+        check_policy(on_bad_item)
         self.corpus = corpus
         given = {"train": train_manifest, "val": val_manifest, "test": test_manifest}
         self.manifests: dict[str, Path | None] = {
@@ -102,22 +101,9 @@ class SpeechDataModule(L.LightningDataModule):
             raise AvseqError(f"no {split} manifest: set data.{split}_manifest=PATH")
         if self.on_bad_item == "check":
             utterances, problems = check_manifest(path, self.tokenizer, self.sample_rate)
-            if problems:
-                raise AvseqError(
-                    f"{path}: {len(problems)} bad item(s), first: {problems[0]} "
-                    f"(list them all with 'avseq check-data {path}', or set "
-                    "data.on_bad_item=skip)"
-                )
         else:
             utterances, problems = read_manifest(path, self.tokenizer, on_error="skip")
-        if problems:
-            log.warning(
-                "%s: skipped %d bad line(s), e.g. %s (run 'avseq check-data %s' for all)",
-                path,
-                len(problems),
-                problems[0],
-                path,
-            )
+        report_bad_items(path, problems, self.on_bad_item)
         kept = [u for u in utterances if self.min_duration <= u.duration <= self.max_duration]
         if len(kept) < len(utterances):
             log.info(
@@ -167,12 +153,3 @@ class SpeechDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0 and shuffle,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)

@@ -7,10 +7,10 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 from torch.utils.data import DataLoader
 
 from avseq.data.annotations import Clip, load_annotations
+from avseq.data.base import SplitDataModule, check_policy, report_bad_items
 from avseq.data.check import check_clips
 from avseq.data.synth_video import (
     ACTIONS,
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 
-class VideoDataModule(L.LightningDataModule):
+class VideoDataModule(SplitDataModule):
     """Labelled videos from annotation files, UCF101 split files or class folders — or the
     built-in action clips when `corpus` is set.
 
@@ -63,8 +63,7 @@ class VideoDataModule(L.LightningDataModule):
         decoder: str = "pyav",
     ) -> None:
         super().__init__()
-        if on_bad_item not in ("skip", "check"):
-            raise AvseqError(f"data.on_bad_item must be 'skip' or 'check', got {on_bad_item!r}")
+        check_policy(on_bad_item)
         if size < 16 or num_frames < 1:
             raise AvseqError(f"bad clip settings: size={size} (>= 16), num_frames={num_frames}")
         self.corpus = corpus
@@ -120,19 +119,7 @@ class VideoDataModule(L.LightningDataModule):
         if self.on_bad_item == "check":
             clips, bad = check_clips(clips, self.size)
             problems = problems + bad
-            if problems:
-                raise AvseqError(
-                    f"{source}: {len(problems)} bad item(s), first: {problems[0]} (list them "
-                    f"all with 'avseq check-data {source}', or set data.on_bad_item=skip)"
-                )
-        if problems:
-            log.warning(
-                "%s: skipped %d bad line(s), e.g. %s (run 'avseq check-data %s' for all)",
-                source,
-                len(problems),
-                problems[0],
-                source,
-            )
+        report_bad_items(source, problems, self.on_bad_item)
         if not clips:
             raise AvseqError(f"{source}: no usable videos (check it with 'avseq check-data')")
         return clips
@@ -194,12 +181,3 @@ class VideoDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0 and shuffle,
         )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", self.eval_batch_size, shuffle=False)

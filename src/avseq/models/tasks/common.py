@@ -38,3 +38,31 @@ def warmup_cosine_optimizers(
     schedule = warmup_cosine(min(warmup_steps, max(1, total // 10)), total, min_lr_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class AvseqTask(L.LightningModule):
+    """What the tasks share: the optimiser schedule and counting skipped bad items.
+
+    Subclasses set `optimizer_factory`, `warmup_steps` and `min_lr_ratio`.
+    """
+
+    optimizer_factory: Callable[..., torch.optim.Optimizer]
+    warmup_steps: int
+    min_lr_ratio: float
+
+    def log_skipped(self, batch: dict[str, Any]) -> None:
+        """Logs `train/skipped_items`: bad items the data loader left out this epoch."""
+        self.log(
+            "train/skipped_items",
+            float(batch["skipped"]),
+            reduce_fx="sum",
+            on_step=False,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=1,
+        )
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return warmup_cosine_optimizers(
+            self, self.optimizer_factory, self.warmup_steps, self.min_lr_ratio
+        )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import lightning as L
 import torch
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
@@ -13,10 +12,10 @@ from avseq.data.tokenizer import CharTokenizer
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
-from avseq.models.tasks.common import CHECKPOINT_FORMAT, warmup_cosine_optimizers
+from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
 
 
-class SpeechTask(L.LightningModule):
+class SpeechTask(AvseqTask):
     """Trains a `SpeechRecognizer` with CTC; logs train/loss, val/loss, val/wer, val/cer.
 
     Args:
@@ -62,15 +61,7 @@ class SpeechTask(L.LightningModule):
         return loss, logits, frames
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        self.log(
-            "train/skipped_items",
-            float(batch["skipped"]),
-            reduce_fx="sum",
-            on_step=False,
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=1,
-        )
+        self.log_skipped(batch)
         if "waves" not in batch:
             return None
         loss, _, _ = self._loss(batch)
@@ -100,11 +91,6 @@ class SpeechTask(L.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return warmup_cosine_optimizers(
-            self, self.optimizer_factory, self.warmup_steps, self.min_lr_ratio
-        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avseq"] = {

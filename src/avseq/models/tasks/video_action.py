@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from avseq.models.components.video_encoder import VideoClassifier
-from avseq.models.tasks.common import CHECKPOINT_FORMAT, warmup_cosine_optimizers
+from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
 
 
 def view_average(logits: torch.Tensor, views: int) -> torch.Tensor:
@@ -19,7 +18,7 @@ def view_average(logits: torch.Tensor, views: int) -> torch.Tensor:
     return logits.float().softmax(-1).view(-1, views, logits.size(-1)).mean(1)
 
 
-class VideoActionTask(L.LightningModule):
+class VideoActionTask(AvseqTask):
     """Trains a `VideoClassifier`; logs train/loss, val/loss, val/acc, val/top5 (and test/).
 
     Args:
@@ -70,15 +69,7 @@ class VideoActionTask(L.LightningModule):
         return self.net(frames, lengths)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        self.log(
-            "train/skipped_items",
-            float(batch["skipped"]),
-            reduce_fx="sum",
-            on_step=False,
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=1,
-        )
+        self.log_skipped(batch)
         if "labels" not in batch:
             return None
         logits, _ = self.net(batch.get("frames"), batch["lengths"], batch.get("features"))
@@ -108,11 +99,6 @@ class VideoActionTask(L.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "test")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        return warmup_cosine_optimizers(
-            self, self.optimizer_factory, self.warmup_steps, self.min_lr_ratio
-        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avseq"] = {
