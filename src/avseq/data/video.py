@@ -135,17 +135,23 @@ def iter_frames(
     path = Path(path)
     container, stream = open_video(path)
     with container:
-        next_t, count = -math.inf, 0
-        scaler = VideoReformatter()
-        for i, frame in enumerate(_decode(path, container, stream)):
-            t = frame.time if frame.time is not None else i / float(stream.average_rate or 25)
-            if t + 1e-6 < next_t:
-                continue
-            next_t = t + every
-            count += 1
-            yield t, _to_rgb(frame, size, scaler)
-        if count == 0:
-            raise BadVideoError(f"{path}: no decodable frames (truncated or damaged); remove it")
+        yield from _timed_frames(path, container, stream, size, every)
+
+
+def _timed_frames(
+    path: Path, container, stream, size: int, every: float
+) -> Iterator[tuple[float, np.ndarray]]:
+    next_t, count = -math.inf, 0
+    scaler = VideoReformatter()
+    for i, frame in enumerate(_decode(path, container, stream)):
+        t = frame.time if frame.time is not None else i / float(stream.average_rate or 25)
+        if t + 1e-6 < next_t:
+            continue
+        next_t = t + every
+        count += 1
+        yield t, _to_rgb(frame, size, scaler)
+    if count == 0:
+        raise BadVideoError(f"{path}: no decodable frames (truncated or damaged); remove it")
 
 
 def read_clip(path: str | Path, size: int, backend: str = "pyav") -> np.ndarray:
@@ -158,17 +164,15 @@ def read_clip(path: str | Path, size: int, backend: str = "pyav") -> np.ndarray:
         return _read_clip_torchcodec(Path(path), size)
     if backend != "pyav":
         raise ValueError(f"video backend must be one of {BACKENDS}, got {backend!r}")
-    info_frames = 0
     path = Path(path)
     container, stream = open_video(path)
     with container:
-        info_frames = int(stream.frames or 0)
+        announced = int(stream.frames or 0)
         fps = float(stream.average_rate or 0.0)
-    every = 0.0
-    if info_frames > MAX_CLIP_FRAMES and fps > 0:  # a long file: keep an even subset
-        every = info_frames / fps / MAX_CLIP_FRAMES
-    frames = [rgb for _, rgb in iter_frames(path, size, every)]
-    return np.stack(frames)
+        every = 0.0
+        if announced > MAX_CLIP_FRAMES and fps > 0:  # a long file: keep an even subset
+            every = announced / fps / MAX_CLIP_FRAMES
+        return np.stack([rgb for _, rgb in _timed_frames(path, container, stream, size, every)])
 
 
 def read_selected(

@@ -41,9 +41,11 @@ def warmup_cosine_optimizers(
 
 
 class AvseqTask(L.LightningModule):
-    """What the tasks share: the optimiser schedule and counting skipped bad items.
+    """What the tasks share: the optimiser schedule, counting skipped bad items, and routing
+    validation/test batches to one `_eval_step(batch, stage)`.
 
-    Subclasses set `optimizer_factory`, `warmup_steps` and `min_lr_ratio`.
+    Subclasses set `optimizer_factory`, `warmup_steps` and `min_lr_ratio`, and define
+    `_eval_step`.
     """
 
     optimizer_factory: Callable[..., torch.optim.Optimizer]
@@ -61,6 +63,15 @@ class AvseqTask(L.LightningModule):
             sync_dist=True,
             batch_size=1,
         )
+
+    def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
+        raise NotImplementedError
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
         return warmup_cosine_optimizers(

@@ -86,12 +86,6 @@ class SpeechTask(AvseqTask):
         self.log(f"{stage}/wer", wer, prog_bar=True, batch_size=n)
         self.log(f"{stage}/cer", cer, prog_bar=True, batch_size=n)
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avseq"] = {
             "task": "speech",

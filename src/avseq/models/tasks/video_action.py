@@ -94,12 +94,6 @@ class VideoActionTask(AvseqTask):
             metric.update(probs, labels)
             self.log(f"{stage}/{name}", metric, prog_bar=name == "acc", batch_size=n)
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avseq"] = {
             "task": "video_action",
