@@ -6,7 +6,7 @@ AVSEQ := $(VENV)/bin/avseq
 STAMP := $(VENV)/.installed
 ARGS ?=
 CKPT ?= runs/speech/latest/checkpoints/best.ckpt
-VIDEO_CKPT ?= runs/video_action/latest/checkpoints/best.ckpt
+VIDEO_CKPT ?= runs/video/latest/checkpoints/best.ckpt
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
@@ -46,16 +46,16 @@ evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split (CKPT
 bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed
 	$(PY) -m avseq.bench.speech $(ARGS)
 
-data-video: setup ## Generate the built-in action clips (cached; ARGS="data.corpus.n_train=10000")
+data-video: setup ## Generate the built-in clips with captions (cached; ARGS="data.corpus.n_train=10000")
 	$(AVSEQ) data-video $(ARGS)
 
-train-video: setup ## Train the action recognizer (ARGS="trainer=gpu model.net.rnn_type=lstm")
-	$(AVSEQ) train experiment=video_action $(ARGS)
+train-video: setup ## Train the joint action recognizer + captioner (ARGS="trainer=gpu ...")
+	$(AVSEQ) train experiment=video $(ARGS)
 
-evaluate-video: setup ## Evaluate a video checkpoint on its test split (VIDEO_CKPT=path/to.ckpt)
+evaluate-video: setup ## Evaluate a video checkpoint: test split (+ the compositional split for built-in captions) (VIDEO_CKPT=path/to.ckpt)
 	$(AVSEQ) evaluate --checkpoint $(VIDEO_CKPT) $(ARGS)
 
-bench-video: setup ## Training throughput (Lightning vs plain PyTorch), data wait, classify speed
+bench-video: setup ## Training throughput (Lightning vs plain PyTorch), data wait, classify and caption speed
 	$(PY) -m avseq.bench.video $(ARGS)
 
 clean: ## Remove runs and generated data (keeps .venv)

@@ -74,7 +74,7 @@ def test_tiny_video_model_overfits_a_handful_of_clips() -> None:
 
     from avseq.data.synth_video import ACTIONS, plan_clip, render_clip
     from avseq.data.video_dataset import clip_views
-    from avseq.models.components.video_encoder import VideoClassifier
+    from avseq.models.components.video_encoder import VideoModel
 
     torch.manual_seed(0)
     rng = random.Random(0)
@@ -86,7 +86,7 @@ def test_tiny_video_model_overfits_a_handful_of_clips() -> None:
     frames = torch.stack(clips)  # (12, 8, 3, 32, 32)
     lengths = torch.full((len(ACTIONS),), 8)
     labels = torch.arange(len(ACTIONS))
-    model = VideoClassifier(
+    model = VideoModel(
         len(ACTIONS),
         {"channels": (8, 16, 32, 32), "out_dim": 64, "image_size": 32},
         hidden_size=32,
@@ -103,3 +103,68 @@ def test_tiny_video_model_overfits_a_handful_of_clips() -> None:
     with torch.no_grad():
         logits, _ = model(frames, lengths)
     assert (logits.argmax(-1) == labels).all(), logits.argmax(-1)
+
+
+def test_tiny_captioner_overfits_a_few_clips_captions() -> None:
+    """Six clips, each with its own colour, shape and action: encoder and attention decoder
+    learn to write each clip's caption word for word."""
+    import random
+
+    import torch.nn.functional as F
+
+    from avseq.data.synth_video import (
+        caption_for,
+        caption_words,
+        parse_caption,
+        plan_clip,
+        render_clip,
+    )
+    from avseq.data.video_dataset import clip_views
+    from avseq.data.vocab import WordVocab
+    from avseq.features.audio import frame_mask
+    from avseq.models.components.video_encoder import VideoModel
+
+    torch.manual_seed(0)
+    rng = random.Random(1)
+    vocab = WordVocab(caption_words())
+    combos = [
+        ("red", "square", "move_left"),
+        ("blue", "star", "grow"),
+        ("green", "triangle", "disappear"),
+        ("yellow", "circle", "move_up"),
+        ("white", "cross", "bounce"),
+        ("orange", "square", "stay"),
+    ]
+    clips, captions = [], []
+    for colour, shape, action in combos:
+        frames, _ = render_clip(plan_clip(rng, action, colour, shape, size=32, distractor=False))
+        clips.append(clip_views(frames, 8, 1, jitter=False)[0])
+        captions.append(caption_for(colour, shape, action, rng))
+    frames = torch.stack(clips)
+    lengths = torch.full((len(clips),), 8)
+    tokens = pad_sequence(
+        [torch.tensor([1, *vocab.encode(c), 2]) for c in captions], batch_first=True
+    )
+    model = VideoModel(
+        0,
+        {"channels": (8, 16, 32, 32), "out_dim": 64, "image_size": 32},
+        hidden_size=32,
+        dropout=0.0,
+        vocab_size=len(vocab),
+        decoder={"embed_size": 32, "hidden_size": 64, "attn_size": 32, "dropout": 0.0},
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    mask = frame_mask(lengths, 8)
+    for _ in range(200):
+        states = model.encoder(frames, lengths)
+        logits, _ = model.decoder(states, mask, tokens)
+        loss = F.cross_entropy(logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        hyps = model.decoder.greedy(model.encoder(frames, lengths), mask, 20)
+    written = [vocab.decode(h.tokens) for h in hyps]
+    assert written == captions
+    assert [parse_caption(w) for w in written] == combos

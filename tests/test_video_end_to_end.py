@@ -1,4 +1,5 @@
-"""Action recognition end to end through the real Hydra config: train, evaluate, classify."""
+"""The video model end to end through the real Hydra config: train the joint action +
+caption model, evaluate, classify, caption; captions-only training on MSR-VTT-style data."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def video_corpus(tmp_path_factory) -> VideoCorpusSpec:
 
 def overrides(spec: VideoCorpusSpec, runs: Path, *extra: str) -> list[str]:
     return [
-        "experiment=video_action",
+        "experiment=video",
         f"data.corpus.root={spec.root}",
         f"data.corpus.n_train={spec.n_train}",
         f"data.corpus.n_val={spec.n_val}",
@@ -68,9 +69,12 @@ def test_training_writes_checkpoints_with_classes_and_clip_settings(trained: dic
     assert "test/acc" in trained["result"] and "test/top5" in trained["result"]
     ckpt = torch.load(best, map_location="cpu", weights_only=True)
     meta = ckpt["avseq"]
-    assert meta["task"] == "video_action" and meta["classes"] == list(ACTIONS)
+    assert meta["task"] == "video" and meta["classes"] == list(ACTIONS)
     assert meta["clip"]["size"] == 32 and meta["clip"]["num_frames"] == 8
     assert Path(meta["clip"]["test_annotations"]).is_file()
+    assert Path(meta["clip"]["captions"]).is_file()
+    assert meta["vocab"]["type"] == "words" and "counterclockwise" in meta["vocab"]["tokens"]
+    assert {"test/bleu4", "test/slot_acc", "test/caption_loss"} <= set(trained["result"])
 
 
 def test_evaluate_reports_accuracy_confusion_and_order_check(trained: dict, capsys) -> None:
@@ -102,7 +106,29 @@ def test_evaluate_reports_accuracy_confusion_and_order_check(trained: dict, caps
     assert sum("reversed_prediction" in r for r in rows) == 10
     png = (out / "confusion_matrix.png").read_bytes()
     assert png.startswith(b"\x89PNG")
-    assert "top-1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "top-1" in printed and "BLEU-4" in printed and "slot accuracy" in printed
+    # the joint model's captions, scored in the same folder
+    captions = json.loads((out / "caption_summary.json").read_text())
+    assert captions["videos"] == trained["spec"].n_test and captions["beam"] == 5
+    for key in ("bleu1", "bleu4", "rouge_l", "cider_d"):
+        assert 0 <= captions[key] <= (10 if key == "cider_d" else 1)
+    assert 0 <= captions["slot_accuracy"] <= 1 and captions["slot_videos"] == captions["videos"]
+    lines = (out / "caption_predictions.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == captions["videos"]
+    assert all(isinstance(r["caption"], str) and len(r["references"]) == 10 for r in rows)
+
+
+def test_evaluate_the_compositional_split_from_the_captions_file(trained: dict, tmp_path) -> None:
+    spec = trained["spec"]
+    ckpt = trained["result"]["best_checkpoint"]
+    args = ["evaluate", "--checkpoint", ckpt, "--workers", "0", "--beam", "1"]
+    args += ["--captions", str(spec.captions), "--split", "test_comp"]
+    assert main([*args, "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "caption_summary.json").read_text())
+    assert summary["videos"] == spec.n_comp and summary["beam"] == 1
+    assert not (tmp_path / "summary.json").exists()  # no labelled list given: captions only
 
 
 def write_ffmpeg_style_video(path: Path, seconds: float, fps: int, codec: str, size: tuple) -> Path:
@@ -210,3 +236,148 @@ def test_frozen_frame_encoder_caches_features_once(video_corpus, tmp_path) -> No
     # the frozen encoder's checkpoint classifies from frames like any other
     ckpt = torch.load(second["best_checkpoint"], map_location="cpu", weights_only=True)
     assert ckpt["avseq"]["net"]["frame_encoder"]["freeze"] is True
+
+
+def test_caption_greedy_and_beam_with_attention_plots(trained: dict, tmp_path, capsys) -> None:
+    ckpt = trained["result"]["best_checkpoint"]
+    other = write_ffmpeg_style_video(tmp_path / "other.webm", 2.0, 24, "libvpx-vp9", (160, 120))
+    builtin = sorted((trained["spec"].path / "clips" / "test").glob("*.mp4"))[0]
+    plots = tmp_path / "plots"
+    results = {}
+    for beam in ("1", "5"):
+        args = ["caption", "--checkpoint", ckpt, str(other), str(builtin), "--beam", beam]
+        assert main([*args, "--attention-plot", str(plots), "--max-words", "8"]) == 0
+        out = capsys.readouterr().out
+        results[beam] = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    for beam, rows in results.items():
+        assert [Path(r["video"]).name for r in rows] == ["other.webm", builtin.name]
+        for r in rows:
+            assert isinstance(r["caption"], str) and len(r["caption"].split()) <= 8
+            assert Path(r["attention_plot"]).read_bytes().startswith(b"\x89PNG")
+        assert ("alternatives" in rows[0]) == (beam == "5")
+    assert len(results["5"][0]["alternatives"]) == 4
+    assert results["5"][0]["score"] >= max(a["score"] for a in results["5"][0]["alternatives"])
+    assert sorted(p.name for p in plots.iterdir()) == sorted(
+        [f"{builtin.stem}.attention.png", "other.attention.png"]
+    )
+
+
+def strip_head(ckpt_path: str, out: Path, head: str) -> Path:
+    """The joint checkpoint without its action head or caption decoder (a one-task model)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    prefixes = {"head": ("net.head.",), "decoder": ("net.decoder.", "net.concepts.")}[head]
+    ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith(prefixes)}
+    if head == "head":
+        ckpt["avseq"]["classes"], ckpt["avseq"]["net"]["num_classes"] = [], 0
+    else:
+        ckpt["avseq"]["vocab"], ckpt["avseq"]["net"]["vocab_size"] = None, 0
+        ckpt["avseq"]["net"]["concepts"] = False
+    torch.save(ckpt, out)
+    return out
+
+
+def test_one_task_checkpoints_are_refused_by_the_other_command(trained, tmp_path, capsys):
+    ckpt = trained["result"]["best_checkpoint"]
+    video = write_ffmpeg_style_video(tmp_path / "v.mp4", 1.0, 10, "libx264", (64, 64))
+    captioner = strip_head(ckpt, tmp_path / "captioner.ckpt", "head")
+    assert main(["classify", "--checkpoint", str(captioner), str(video)]) == 2
+    assert "no action head" in capsys.readouterr().err
+    assert main(["caption", "--checkpoint", str(captioner), str(video)]) == 0
+    classifier = strip_head(ckpt, tmp_path / "classifier.ckpt", "decoder")
+    assert main(["caption", "--checkpoint", str(classifier), str(video)]) == 2
+    assert "no caption decoder" in capsys.readouterr().err
+    assert main(["classify", "--checkpoint", str(classifier), str(video)]) == 0
+
+
+def msrvtt_from_builtin(spec: VideoCorpusSpec, out: Path, drop: int = 0) -> Path:
+    """The built-in clips as an MSR-VTT-style dataset: ids only (videos found by id in a
+    folder), MSR-VTT split names, no labels."""
+    data = json.loads(spec.captions.read_text())
+    split_names = {"train": "train", "val": "validate", "test": "test"}
+    videos = [
+        {"video_id": v["video_id"], "split": split_names[v["split"]]}
+        for v in data["videos"]
+        if v["split"] in split_names
+    ]
+    keep = {v["video_id"] for v in videos}
+    sentences = [s for s in data["sentences"] if s["video_id"] in keep]
+    if drop:
+        sentences = [s for s in sentences if s["video_id"] not in {"train_000001"}]
+    path = out / "msrvtt.json"
+    path.write_text(json.dumps({"videos": videos, "sentences": sentences}))
+    return path
+
+
+def test_captions_only_training_on_msrvtt_style_data(video_corpus, tmp_path, capsys) -> None:
+    captions = msrvtt_from_builtin(video_corpus, tmp_path)
+    args = overrides(
+        video_corpus,
+        tmp_path / "runs",
+        "experiment=video_caption",
+        "data.corpus=null",
+        f"data.captions={captions}",
+        f"data.video_root={video_corpus.path / 'clips'}",
+        "data.vocab_min_count=2",
+    )
+    result = train(load_config(args))
+    assert "test/bleu4" in result and "test/acc" not in result
+    ckpt = torch.load(result["best_checkpoint"], map_location="cpu", weights_only=True)
+    meta = ckpt["avseq"]
+    assert meta["classes"] == [] and meta["net"]["num_classes"] == 0
+    assert 20 < len(meta["vocab"]["tokens"]) < 123  # rare words left out (min count 2)
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--checkpoint", result["best_checkpoint"], "--workers", "0"])
+    assert code == 0
+    assert "BLEU-4" in capsys.readouterr().out
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            result["best_checkpoint"],
+            "--workers",
+            "0",
+            "--split",
+            "val",
+            "--output-dir",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert json.loads((out / "caption_summary.json").read_text())["videos"] == video_corpus.n_val
+
+
+def test_bad_captions_fail_up_front_or_are_skipped(video_corpus, tmp_path) -> None:
+    captions = msrvtt_from_builtin(video_corpus, tmp_path, drop=1)
+    data = json.loads(captions.read_text())
+    data["videos"].append({"video_id": "no_such_clip", "split": "train"})
+    captions.write_text(json.dumps(data))
+    base = [
+        "experiment=video_caption",
+        "data.corpus=null",
+        f"data.captions={captions}",
+        f"data.video_root={video_corpus.path / 'clips'}",
+    ]
+    check = overrides(video_corpus, tmp_path / "a", *base, "data.on_bad_item=check")
+    proc = subprocess.run(
+        [sys.executable, "-m", "avseq.cli.main", "train", *check],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()[-1]
+    assert "msrvtt.json" in err and "2 bad item(s)" in err and "avseq check-data" in err
+    result = train(load_config(overrides(video_corpus, tmp_path / "b", *base, "test=false")))
+    assert Path(result["best_checkpoint"]).is_file()  # skipped, training went on
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"videos": [}')
+    bad = overrides(video_corpus, tmp_path / "c", *base[:-2], f"data.captions={broken}")
+    proc = subprocess.run(
+        [sys.executable, "-m", "avseq.cli.main", "train", *bad],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2
+    assert "broken.json:1:" in proc.stderr and "not valid JSON" in proc.stderr
+    assert main(["check-data", str(captions), "--video-root", str(video_corpus.path)]) == 1

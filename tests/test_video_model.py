@@ -8,7 +8,7 @@ import torch
 from avseq.errors import AvseqError
 from avseq.features.frames import FrameEncoder
 from avseq.models.components.attention import AdditiveAttention, AttentionPoolingClassifier
-from avseq.models.components.video_encoder import VideoClassifier, VideoEncoder
+from avseq.models.components.video_encoder import VideoEncoder, VideoModel
 
 SMALL = {"channels": (8, 16, 16, 16), "out_dim": 32, "image_size": 32}
 
@@ -20,7 +20,7 @@ def clips(b: int, t: int, size: int = 32, seed: int = 0) -> torch.Tensor:
 
 @pytest.mark.parametrize("rnn_type", ["rnn", "lstm", "gru"])
 def test_video_classifier_shapes(rnn_type: str) -> None:
-    model = VideoClassifier(12, SMALL, rnn_type=rnn_type, hidden_size=16).eval()
+    model = VideoModel(12, SMALL, rnn_type=rnn_type, hidden_size=16).eval()
     logits, weights = model(clips(3, 5), torch.tensor([5, 3, 1]))
     assert logits.shape == (3, 12) and weights.shape == (3, 5)
 
@@ -28,7 +28,7 @@ def test_video_classifier_shapes(rnn_type: str) -> None:
 @pytest.mark.parametrize("motion", [False, True])
 def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch(motion: bool) -> None:
     torch.manual_seed(0)
-    model = VideoClassifier(4, {**SMALL, "motion": motion}, hidden_size=16).eval()
+    model = VideoModel(4, {**SMALL, "motion": motion}, hidden_size=16).eval()
     batch = clips(3, 7)
     lengths = torch.tensor([7, 4, 2])
     logits, weights = model(batch, lengths)
@@ -88,7 +88,7 @@ def test_torchvision_backbones_and_their_weight_files(tmp_path, kind: str, dim: 
 
 
 def test_frozen_frame_encoder_gets_no_gradients_and_stays_in_eval_mode() -> None:
-    model = VideoClassifier(3, {**SMALL, "freeze": True}, hidden_size=8).train()
+    model = VideoModel(3, {**SMALL, "freeze": True}, hidden_size=8).train()
     assert not model.encoder.frames.net.training
     logits, _ = model(clips(2, 3), torch.tensor([3, 3]))
     logits.sum().backward()
@@ -106,7 +106,7 @@ def test_cached_features_give_the_same_output_as_frames(tmp_path) -> None:
     from avseq.data.video_dataset import collate_video
 
     torch.manual_seed(0)
-    model = VideoClassifier(3, {**SMALL, "freeze": True}, hidden_size=8).eval()
+    model = VideoModel(3, {**SMALL, "freeze": True}, hidden_size=8).eval()
     frames, lengths = clips(2, 5), torch.tensor([5, 3])
     feats = model.encoder.frame_features(frames, lengths)
     data = {

@@ -8,13 +8,17 @@ from typing import Any
 import torch
 
 from avseq.data.tokenizer import CharTokenizer
+from avseq.data.vocab import WordVocab
 from avseq.errors import AvseqError
 from avseq.models.components.recognizer import SpeechRecognizer
-from avseq.models.components.video_encoder import VideoClassifier
+from avseq.models.components.video_encoder import VideoModel
+
+VIDEO_TASKS = ("video", "video_action")  # "video_action": checkpoints of avseq 0.1
 
 
-def load_checkpoint(path: str | Path, task: str | None) -> dict[str, Any]:
-    """Loads a checkpoint without unpickling code and checks it was made for `task` (if given).
+def load_checkpoint(path: str | Path, task: str | tuple[str, ...] | None) -> dict[str, Any]:
+    """Loads a checkpoint without unpickling code and checks it was made for `task` (if given,
+    one task name or several).
 
     Raises:
         AvseqError: naming the file when it is missing, corrupt, not avseq's, or another task's.
@@ -39,10 +43,11 @@ def load_checkpoint(path: str | Path, task: str | None) -> dict[str, Any]:
             f"{path}: not an avseq checkpoint (it lacks avseq's model description); "
             "use a .ckpt written by 'avseq train'"
         )
-    if task is not None and meta.get("task") != task:
+    tasks = (task,) if isinstance(task, str) else task
+    if tasks is not None and meta.get("task") not in tasks:
         raise AvseqError(
             f"{path}: this is a {meta.get('task')!r} checkpoint, but the command "
-            f"needs a {task!r} one"
+            f"needs a {tasks[0]!r} one"
         )
     return ckpt
 
@@ -70,31 +75,37 @@ def load_speech_model(
 
 
 def checkpoint_task(path: str | Path) -> str:
-    """The task a checkpoint was trained for ("speech", "video_action", ...)."""
+    """The task a checkpoint was trained for ("speech" or "video")."""
     path = Path(path)
-    ckpt = load_checkpoint(path, task=None)
-    return ckpt["avseq"]["task"]
+    task = load_checkpoint(path, task=None)["avseq"]["task"]
+    return "video" if task in VIDEO_TASKS else task
 
 
-def load_action_model(
+def load_video_model(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[VideoClassifier, dict[str, Any]]:
-    """Rebuilds a trained action recognizer from its checkpoint, in eval mode on `device`.
+) -> tuple[VideoModel, dict[str, Any]]:
+    """Rebuilds a trained video model (action head, caption decoder or both) from its
+    checkpoint, in eval mode on `device`.
 
     Returns:
-        (model, the checkpoint's avseq metadata: classes, clip sampling settings, ...).
+        (model, the checkpoint's avseq metadata: classes, vocab, clip sampling settings, ...).
     """
-    ckpt = load_checkpoint(path, "video_action")
+    ckpt = load_checkpoint(path, VIDEO_TASKS)
     meta = ckpt["avseq"]
+    meta.setdefault("vocab", None)
     try:
         config = dict(meta["net"])
         frame_encoder = dict(config.get("frame_encoder") or {})
         frame_encoder["weights"] = None  # the checkpoint holds the trained weights
         config["frame_encoder"] = frame_encoder
-        model = VideoClassifier(**config)
+        model = VideoModel(**config)
         model.load_state_dict(_net_state(ckpt))
         if len(meta["classes"]) != config["num_classes"]:
             raise ValueError("class list and model size differ")
+        if meta["vocab"] is not None:
+            meta["vocab"] = WordVocab.from_dict(meta["vocab"])
+            if len(meta["vocab"]) != config.get("vocab_size", 0):
+                raise ValueError("caption vocabulary and model size differ")
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0][:160]
         raise AvseqError(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from avseq.checkpoint import load_action_model
+from avseq.checkpoint import load_video_model
 from avseq.data.annotations import load_annotations
 from avseq.data.synth_video import REVERSED_ACTION
 from avseq.data.video import VIDEO_EXTENSIONS, iter_frames, read_clip, video_info
@@ -23,42 +23,70 @@ from avseq.data.video_dataset import VideoClipDataset, clip_views, collate_video
 from avseq.errors import AvseqError
 from avseq.inference import pick_device, write_text_atomic
 from avseq.metrics.classification import ClassificationReport, plot_confusion
-from avseq.models.tasks.video_action import view_average
+from avseq.models.tasks.video import view_average
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class ActionClassifier:
-    """Labels videos with a trained action checkpoint.
+class VideoPredictor:
+    """What `avseq classify`, `avseq caption` and video evaluation share: a trained video
+    checkpoint on a device, and the checkpoint's clip sampling.
 
     Args:
-        checkpoint: a video_action .ckpt written by `avseq train`.
+        checkpoint: a video .ckpt written by `avseq train`.
         device: "auto", "cpu", "cuda", "cuda:1", ...
         batch_size: clips (or windows) run through the model together.
-        views: temporal views averaged per clip (multi-clip testing); 1 = one view.
-        window_factor: a video longer than this many training-clip lengths is labelled
-            window by window (a timeline) rather than as one clip.
     """
 
     checkpoint: str | Path
     device: str = "auto"
     batch_size: int = 16
-    views: int = 1
-    window_factor: float = 1.5
     video_seconds: float = field(default=0.0, init=False)
     compute_seconds: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
-        if self.views < 1:
-            raise AvseqError(f"--views must be at least 1, got {self.views}")
         self._device = pick_device(self.device)
-        self.model, self.meta = load_action_model(self.checkpoint, self._device)
+        self.model, self.meta = load_video_model(self.checkpoint, self._device)
         self.classes: list[str] = list(self.meta["classes"])
         clip = self.meta.get("clip") or {}
         self.size = int(clip.get("size", 64))
         self.num_frames = int(clip.get("num_frames", 16))
         self.clip_seconds = float(clip.get("seconds") or 2.0)
+
+    def batches(self, clips: list[np.ndarray], views: int = 1) -> Iterator[dict[str, Any]]:
+        """(T_i, size, size, 3) uint8 frame arrays -> `collate_video` batches of sampled
+        frames (`views` temporal views per clip)."""
+        for b in range(0, len(clips), self.batch_size):
+            items = [
+                {"frames": clip_views(c, self.num_frames, views, False), "label": 0, "path": ""}
+                for c in clips[b : b + self.batch_size]
+            ]
+            yield collate_video(items)
+
+
+@dataclass
+class ActionClassifier(VideoPredictor):
+    """Labels videos with a trained action checkpoint (see `VideoPredictor` for the rest).
+
+    Args:
+        views: temporal views averaged per clip (multi-clip testing); 1 = one view.
+        window_factor: a video longer than this many training-clip lengths is labelled
+            window by window (a timeline) rather than as one clip.
+    """
+
+    views: int = 1
+    window_factor: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.views < 1:
+            raise AvseqError(f"--views must be at least 1, got {self.views}")
+        super().__post_init__()
+        if not self.classes:
+            raise AvseqError(
+                f"{self.checkpoint}: this model has no action head (it was trained to "
+                "caption); use 'avseq caption'"
+            )
 
     @torch.inference_mode()
     def predict_batch(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,17 +101,7 @@ class ActionClassifier:
 
     def predict_frames(self, clips: list[np.ndarray]) -> torch.Tensor:
         """(T_i, size, size, 3) uint8 frame arrays -> (N, K) probabilities."""
-        out = []
-        for b in range(0, len(clips), self.batch_size):
-            items = [
-                {
-                    "frames": clip_views(c, self.num_frames, self.views, False),
-                    "label": 0,
-                    "path": "",
-                }
-                for c in clips[b : b + self.batch_size]
-            ]
-            out.append(self.predict_batch(collate_video(items))[0])
+        out = [self.predict_batch(batch)[0] for batch in self.batches(clips, self.views)]
         return torch.cat(out) if out else torch.empty(0, len(self.classes))
 
     def top(self, probs: torch.Tensor, k: int) -> list[dict[str, Any]]:

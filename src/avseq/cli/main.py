@@ -1,5 +1,5 @@
 """The `avseq` command: train, data-speech, data-video, check-data, evaluate, transcribe,
-classify."""
+classify, caption."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def cmd_data_video(overrides: list[str]) -> int:
     from avseq.config import load_config
     from avseq.data.synth_video import generate_video_corpus
 
-    cfg = load_config(["experiment=video_action", *overrides])
+    cfg = load_config(["experiment=video", *overrides])
     if cfg.data.get("corpus") is None:
         raise AvseqError("data.corpus is null: there is no built-in clip set to generate")
     out = generate_video_corpus(instantiate(cfg.data.corpus, _convert_="all"))
@@ -57,21 +57,37 @@ def cmd_data_video(overrides: list[str]) -> int:
     return 0
 
 
-def is_manifest(path: str) -> bool:
-    return path.endswith((".jsonl", ".json"))
+def source_kind(path: str) -> str:
+    """ "manifest" (speech JSON lines), "captions" (MSR-VTT-style JSON) or "annotations"."""
+    if path.endswith(".jsonl"):
+        return "manifest"
+    if path.endswith(".json"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                first = f.readline()
+        except OSError:
+            return "manifest"  # its check reports the missing file
+        return "manifest" if '"audio_filepath"' in first else "captions"
+    return "annotations"
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from avseq.data.annotations import load_annotations
+    from avseq.data.annotations import Clip, load_annotations
+    from avseq.data.captions import load_captions
     from avseq.data.check import check_clips, check_manifest
     from avseq.data.tokenizer import CharTokenizer
 
     bad = 0
     for source in args.sources:
-        if not is_manifest(source):  # video annotations: a list file or class folders
-            clips, _, problems = load_annotations(
-                source, args.classes, args.video_root, on_error="skip"
-            )
+        kind = source_kind(source)
+        if kind != "manifest":  # video annotations (a list file, class folders) or captions
+            if kind == "captions":
+                videos, problems = load_captions(source, args.video_root, on_error="skip")
+                clips = [Clip(v.path, -1, v.where, v.captions) for v in videos.values()]
+            else:
+                clips, _, problems = load_annotations(
+                    source, args.classes, args.video_root, on_error="skip"
+                )
             good, broken = check_clips(clips)
             for problem in problems + broken:
                 print(problem)
@@ -95,11 +111,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from avseq.checkpoint import checkpoint_task
 
     task = checkpoint_task(args.checkpoint)
-    if task == "video_action":
-        return cmd_evaluate_action(args)
-    if args.annotations:
+    if task == "video":
+        return cmd_evaluate_video(args)
+    if args.annotations or args.captions:
         raise AvseqError(
-            f"{args.checkpoint}: a {task} checkpoint takes --manifest, not --annotations"
+            f"{args.checkpoint}: a {task} checkpoint takes --manifest, not --annotations "
+            "or --captions"
         )
     from avseq.inference import Transcriber, evaluate_speech
 
@@ -121,27 +138,72 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate_action(args: argparse.Namespace) -> int:
-    from avseq.classify import ActionClassifier, evaluate_action
+def cmd_evaluate_video(args: argparse.Namespace) -> int:
+    """Action metrics when the model has an action head, caption metrics when it has a
+    decoder (both for the joint model), into one output folder."""
+    from avseq.checkpoint import load_video_model
 
-    classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
-    clip = classifier.meta.get("clip") or {}
-    annotations = args.annotations or args.manifest or clip.get("test_annotations")
-    if not annotations:
-        raise AvseqError(f"{args.checkpoint}: records no test annotations; pass --annotations")
-    video_root = args.video_root or (None if args.annotations else clip.get("video_root"))
+    _, meta = load_video_model(args.checkpoint)
+    clip = meta.get("clip") or {}
+    annotations = args.annotations or args.manifest
+    if annotations is None and args.split is None:  # the test split it was trained with
+        annotations = clip.get("test_annotations")
+    captions = args.captions or clip.get("captions")
+    if annotations is None and not captions:
+        raise AvseqError(
+            f"{args.checkpoint}: records no test split; pass --annotations FILE or --captions FILE"
+        )
+    video_root = args.video_root or (
+        None if args.annotations or args.captions else clip.get("video_root")
+    )
+    name = (
+        Path(annotations).stem if annotations else f"{Path(captions).stem}-{args.split or 'test'}"
+    )
     out_dir = (
         Path(args.output_dir)
         if args.output_dir
-        else default_eval_dir(Path(args.checkpoint), Path(annotations))
+        else default_eval_dir(Path(args.checkpoint), Path(name))
     )
-    summary = evaluate_action(classifier, annotations, out_dir, video_root, args.workers)
-    print((out_dir / "summary.md").read_text())
-    print(
-        f"top-1 {100 * summary['top1']:.2f}%  top-5 {100 * summary['top5']:.2f}%  "
-        f"(per-clip results: {out_dir / 'predictions.jsonl'}; "
-        f"confusion matrix: {out_dir / 'confusion_matrix.png'})"
-    )
+    if meta["classes"] and annotations:
+        from avseq.classify import ActionClassifier, evaluate_action
+
+        classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
+        summary = evaluate_action(classifier, annotations, out_dir, video_root, args.workers)
+        print((out_dir / "summary.md").read_text())
+        print(
+            f"top-1 {100 * summary['top1']:.2f}%  top-5 {100 * summary['top5']:.2f}%  "
+            f"(per-clip results: {out_dir / 'predictions.jsonl'}; "
+            f"confusion matrix: {out_dir / 'confusion_matrix.png'})"
+        )
+    if meta["vocab"] is not None and captions:
+        from avseq.caption import VideoCaptioner, captioned_clips, evaluate_captions
+        from avseq.data.annotations import Clip
+        from avseq.data.captions import load_captions
+        from avseq.data.synth_video import COMPOSITIONAL_SPLIT as COMP
+
+        captioner = VideoCaptioner(args.checkpoint, args.device, args.batch_size, beam=args.beam)
+        clips, problems = captioned_clips(captions, annotations, args.split or "test", video_root)
+        for problem in problems[:5]:
+            log.warning("skipped: %s", problem)
+        source = str(annotations or captions)
+        runs = [(clips, problems, source, out_dir)]
+        defaults = not (args.annotations or args.manifest or args.captions or args.split)
+        if defaults:  # the built-in clips' compositional split comes with the test split
+            comp = [v for v in load_captions(captions, video_root)[0].values()]
+            comp_clips = [Clip(v.path, -1, v.where, v.captions) for v in comp if v.split == COMP]
+            if comp_clips:
+                runs.append((comp_clips, [], f"{captions} ({COMP})", out_dir / COMP))
+        for clips, problems, source, folder in runs:
+            summary = evaluate_captions(
+                captioner, clips, folder, source, args.workers, len(problems)
+            )
+            print((folder / "caption_summary.md").read_text())
+            slots = summary.get("slot_accuracy")
+            print(
+                f"BLEU-4 {summary['bleu4']:.4f}  CIDEr-D {summary['cider_d']:.4f}"
+                + (f"  slot accuracy {100 * slots:.2f}%" if slots is not None else "")
+                + f"  (per-video captions: {folder / 'caption_predictions.jsonl'})"
+            )
     return 0
 
 
@@ -171,6 +233,23 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
     results = classifier.classify_files(expand_videos(args.inputs), args.top_k)
+    return emit_jsonl(((result, error) for _, result, error in results), args.output)
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    from avseq.caption import VideoCaptioner
+    from avseq.classify import expand_videos
+
+    captioner = VideoCaptioner(
+        args.checkpoint,
+        args.device,
+        args.batch_size,
+        beam=args.beam,
+        max_words=args.max_words,
+        length_alpha=args.length_penalty,
+    )
+    plots = Path(args.attention_plot) if args.attention_plot else None
+    results = captioner.caption_files(expand_videos(args.inputs), plots)
     return emit_jsonl(((result, error) for _, result, error in results), args.output)
 
 
@@ -205,15 +284,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "sources",
         nargs="+",
-        help="speech manifests (.jsonl) or video annotations ('path label' files, UCF101 "
-        "split files, class folders)",
+        help="speech manifests (.jsonl), video annotations ('path label' files, UCF101 "
+        "split files, class folders) or MSR-VTT-style captions JSON",
     )
     check.add_argument("--sample-rate", type=int, default=16000)
     check.add_argument("--classes", help="video class list file (default: beside the file)")
     check.add_argument("--video-root", help="folder relative video paths point into")
 
     ev = sub.add_parser(
-        "evaluate", help="score a checkpoint: WER/CER (speech) or accuracy (video actions)"
+        "evaluate",
+        help="score a checkpoint: WER/CER (speech), accuracy (video actions), caption metrics",
     )
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument(
@@ -225,6 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--annotations",
         help="video annotations for an action checkpoint (default: the test split it was "
         "trained with)",
+    )
+    ev.add_argument(
+        "--captions",
+        help="MSR-VTT-style captions JSON with the references (default: the one the "
+        "checkpoint was trained with)",
+    )
+    ev.add_argument(
+        "--split",
+        help="with --captions (and no --annotations): the captions file's split to score, "
+        "e.g. test or test_comp (default test)",
     )
     ev.add_argument("--video-root", help="folder relative video paths point into")
     ev.add_argument("--workers", type=int, default=2, help="video decoding processes")
@@ -247,11 +337,29 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--checkpoint", required=True)
     cl.add_argument("--output", help="write JSON lines here instead of stdout")
     cl.add_argument("--top-k", type=int, default=5, help="labels listed per video")
+    ca = sub.add_parser("caption", help="write a caption per video with a captioning checkpoint")
+    ca.add_argument("inputs", nargs="+", help="video files or folders of videos")
+    ca.add_argument("--checkpoint", required=True)
+    ca.add_argument("--output", help="write JSON lines here instead of stdout")
+    ca.add_argument("--max-words", type=int, default=20, help="longest caption written")
+    ca.add_argument(
+        "--length-penalty",
+        type=float,
+        default=0.0,
+        help="GNMT length penalty exponent for ranking beams (0: none)",
+    )
+    ca.add_argument(
+        "--attention-plot",
+        metavar="DIR",
+        help="save a PNG per video: attention over the frames for each word",
+    )
+    for p in (ev, ca):
+        p.add_argument("--beam", type=int, default=5, help="beam width (1: greedy)")
     for p in (ev, cl):
         p.add_argument(
             "--views", type=int, default=1, help="temporal views averaged per clip (multi-clip)"
         )
-    for p in (ev, tr, cl):
+    for p in (ev, tr, cl, ca):
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
         p.add_argument("--batch-size", type=int, default=16)
     return parser
@@ -285,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
             "evaluate": cmd_evaluate,
             "transcribe": cmd_transcribe,
             "classify": cmd_classify,
+            "caption": cmd_caption,
         }[args.command](args)
     except AvseqError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -25,11 +25,13 @@ UCF101_SPLIT = re.compile(r"^(train|test)list0?\d+\.txt$")
 
 @dataclass(frozen=True)
 class Clip:
-    """One labelled video; `where` ("train.txt:12") locates it for error messages."""
+    """One video; `where` ("train.txt:12") locates it for error messages. `label` is -1 for
+    a video without an action label; `captions` are its reference captions, if any."""
 
     path: Path
     label: int
     where: str
+    captions: tuple[str, ...] = ()
 
 
 def read_classes(path: str | Path) -> list[str]:

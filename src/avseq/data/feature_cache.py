@@ -25,22 +25,27 @@ STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)
 
 
 class CachedFeatureDataset(Dataset):
-    """Serves {"features": (T, D) float, "label", "path"} from a cache file's contents."""
+    """Serves {"features": (T, D) float, "label", "path"} from a cache file's contents, plus
+    the captions of `source`'s clips when it has a vocabulary."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], source: VideoClipDataset | None = None) -> None:
         self.features: list[torch.Tensor] = data["features"]
         self.labels: list[int] = data["labels"]
         self.paths: list[str] = data["paths"]
+        self.source = source
+        self.clips = {str(c.path): c for c in source.clips} if source is not None else {}
 
     def __len__(self) -> int:
         return len(self.features)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {
+        item = {
             "features": self.features[index].float(),
             "label": self.labels[index],
             "path": self.paths[index],
         }
+        clip = self.clips.get(self.paths[index])
+        return self.source.add_captions(item, clip) if clip is not None else item
 
 
 def _key(frames_module: torch.nn.Module, dataset: VideoClipDataset) -> str:
@@ -111,4 +116,4 @@ class FrameFeatureCache(L.Callback):
                     data["skipped"],
                     path,
                 )
-            datamodule.datasets[split] = CachedFeatureDataset(data)
+            datamodule.datasets[split] = CachedFeatureDataset(data, dataset)

@@ -76,7 +76,8 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "orange": (255, 140, 25),
     "white": (245, 245, 245),
 }
-SPLITS = ("train", "val", "test", "test_comp")
+COMPOSITIONAL_SPLIT = "test_comp"  # held-out colour-shape-action combinations only
+SPLITS = ("train", "val", "test", COMPOSITIONAL_SPLIT)
 FPS_CHOICES = (10, 12, 15, 20, 24, 25, 30)
 DISTRACTOR_ACTIONS = (
     "move_left",
@@ -455,6 +456,33 @@ def captions_for(
             if len(out) == n:
                 break
     return out
+
+
+def caption_words() -> list[str]:
+    """Every word a built-in caption can hold (the built-in captioner's vocabulary)."""
+    phrases = [t.format(a="a an", obj="", pres="", prog="") for t in CAPTION_TEMPLATES]
+    phrases += [p for forms in _PREDICATES.values() for group in forms for p in group]
+    found = {w for phrase in [*phrases, *COLOURS, *SHAPES] for w in phrase.split()}
+    return sorted(found)
+
+
+_ACTION_PHRASES = sorted(
+    ((f" {p} ", a) for a, forms in _PREDICATES.items() for group in forms for p in group),
+    key=lambda item: -len(item[0]),
+)
+
+
+def parse_caption(text: str) -> tuple[str, str, str] | None:
+    """(colour, shape, action) named by a built-in-style caption, or None when it names no
+    single colour, shape and action (the slots the slot accuracy checks)."""
+    padded = f" {' '.join(text.lower().split())} "
+    tokens = padded.split()
+    colours = [c for c in COLOURS if c in tokens]
+    shapes = [s for s in SHAPES if s in tokens]
+    action = next((a for phrase, a in _ACTION_PHRASES if phrase in padded), None)
+    if len(colours) != 1 or len(shapes) != 1 or action is None:
+        return None
+    return colours[0], shapes[0], action
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,15 +12,18 @@ from torch.utils.data import DataLoader
 
 from avseq.data.annotations import Clip, load_annotations
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
+from avseq.data.captions import CaptionedVideo, load_captions
 from avseq.data.check import check_clips
 from avseq.data.synth_video import (
     ACTIONS,
     BUILTIN_CLIP_SECONDS,
     VideoCorpusSpec,
+    caption_words,
     generate_video_corpus,
 )
 from avseq.data.video import BACKENDS, video_info
 from avseq.data.video_dataset import VideoClipDataset, collate_video
+from avseq.data.vocab import WordVocab
 from avseq.errors import AvseqError
 
 log = logging.getLogger(__name__)
@@ -27,8 +31,8 @@ SPLITS = ("train", "val", "test")
 
 
 class VideoDataModule(SplitDataModule):
-    """Labelled videos from annotation files, UCF101 split files or class folders — or the
-    built-in action clips when `corpus` is set.
+    """Labelled and/or captioned videos from annotation files, UCF101 split files, class
+    folders or an MSR-VTT-style captions JSON — or the built-in clips when `corpus` is set.
 
     Args:
         corpus: built-in clip settings; generated in `prepare_data` when missing. Its
@@ -36,6 +40,9 @@ class VideoDataModule(SplitDataModule):
         train_annotations, val_annotations, test_annotations: your own data: a `path label`
             file, a UCF101 `trainlist0N.txt`/`testlist0N.txt`, or a folder-per-class tree.
         classes: class names in index order, or a file of them (default: beside the files).
+        captions: an MSR-VTT-style captions JSON (default: the built-in clips' own). Its
+            captions are joined to the annotation files' videos by path; a split with no
+            annotation file takes the JSON's videos of that split (unlabelled).
         video_root: folder relative video paths point into (default: the annotation's folder).
         size: frame side after resizing the short side and centre-cropping.
         num_frames: frames sampled evenly over each clip.
@@ -44,6 +51,9 @@ class VideoDataModule(SplitDataModule):
         on_bad_item: "skip" leaves out (and counts) bad lines and unreadable videos as they are
             met; "check" decodes every video before training and stops with the problems.
         decoder: "pyav" (default; bundled FFmpeg) or "torchcodec" (optional package).
+        max_caption_words: training captions are cut to this many words.
+        vocab_min_count: a word enters the caption vocabulary when it occurs at least this
+            often in the training captions (rarer words become `<unk>`).
     """
 
     def __init__(
@@ -53,6 +63,7 @@ class VideoDataModule(SplitDataModule):
         val_annotations: str | None = None,
         test_annotations: str | None = None,
         classes: str | list[str] | None = None,
+        captions: str | None = None,
         video_root: str | None = None,
         size: int = 64,
         num_frames: int = 16,
@@ -61,6 +72,8 @@ class VideoDataModule(SplitDataModule):
         num_workers: int = 2,
         on_bad_item: str = "skip",
         decoder: str = "pyav",
+        max_caption_words: int = 30,
+        vocab_min_count: int = 1,
     ) -> None:
         super().__init__()
         check_policy(on_bad_item)
@@ -73,6 +86,13 @@ class VideoDataModule(SplitDataModule):
             for split, p in given.items()
         }
         self.classes_arg = classes
+        self.captions_path: Path | None = (
+            Path(captions) if captions else (corpus.captions if corpus else None)
+        )
+        self.max_caption_words = max_caption_words
+        self.vocab_min_count = vocab_min_count
+        self.vocab: WordVocab | None = None
+        self._captions: dict[str, CaptionedVideo] | None = None
         self.video_root = video_root
         self.size = size
         self.num_frames = num_frames
@@ -92,18 +112,62 @@ class VideoDataModule(SplitDataModule):
             generate_video_corpus(self.corpus)
 
     def has_split(self, split: str) -> bool:
-        return self.sources.get(split) is not None
+        if self.sources.get(split) is not None:
+            return True
+        return self.captions_path is not None and any(
+            v.split == split for v in self._caption_videos().values()
+        )
 
     def _builtin_train(self) -> bool:
         return self.corpus is not None and self.sources["train"] == self.corpus.annotations("train")
+
+    def _builtin_captions(self) -> bool:
+        return self.corpus is not None and self.captions_path == self.corpus.captions
 
     def _classes(self) -> list[str]:
         if self.classes is None:  # the training list decides the classes
             if self._builtin_train() and self.classes_arg is None:  # known before generation
                 self.classes = list(ACTIONS)
+            elif self.sources["train"] is None and self.captions_path is not None:
+                self.classes = []  # captions only
             else:
                 _, self.classes, _ = self._read("train", None)
         return self.classes
+
+    def _caption_videos(self) -> dict[str, CaptionedVideo]:
+        """The captions file's videos (read once; its problems reported per the policy)."""
+        if self._captions is None:
+            assert self.captions_path is not None
+            root = None if self._builtin_captions() else self.video_root
+            self._captions, problems = load_captions(self.captions_path, root, on_error="skip")
+            report_bad_items(self.captions_path, problems, self.on_bad_item)
+        return self._captions
+
+    def _vocab_tokens(self) -> list[str] | None:
+        """Caption words: from the training captions (with min-count), or for the built-in
+        clips every word their generator can write (known before generation)."""
+        if self.captions_path is None:
+            return None
+        if self._builtin_captions():
+            return caption_words()
+        train = [
+            c for v in self._caption_videos().values() if v.split == "train" for c in v.captions
+        ]
+        if not train:
+            raise AvseqError(f"{self.captions_path}: no captioned videos in the 'train' split")
+        return WordVocab.build(train, self.vocab_min_count).itos[4:]
+
+    def _with_captions(self, clips: list[Clip], split: str) -> list[Clip]:
+        """Joins captions to annotated clips by path, or takes the split's captioned videos."""
+        if self.captions_path is None:
+            return clips
+        videos = self._caption_videos()
+        if self.sources[split] is None:
+            return [
+                Clip(v.path, -1, v.where, v.captions) for v in videos.values() if v.split == split
+            ]
+        by_path = {v.path.resolve(): v.captions for v in videos.values()}
+        return [replace(c, captions=by_path.get(c.path.resolve(), ())) for c in clips]
 
     def _read(self, split: str, classes: list[str] | None) -> tuple[list[Clip], list[str], list]:
         source = self.sources[split]
@@ -113,9 +177,15 @@ class VideoDataModule(SplitDataModule):
         return load_annotations(source, cls, self.video_root, on_error="skip")
 
     def load_split(self, split: str) -> list[Clip]:
-        """A split's clips, with the bad-item policy applied."""
-        clips, _, problems = self._read(split, self._classes())
+        """A split's clips (with captions when there are any), with the bad-item policy
+        applied."""
         source = self.sources[split]
+        if source is None and self.captions_path is not None:
+            clips, problems = self._with_captions([], split), []
+            source = self.captions_path
+        else:
+            clips, _, problems = self._read(split, self._classes())
+            clips = self._with_captions(clips, split)
         if self.on_bad_item == "check":
             clips, bad = check_clips(clips, self.size)
             problems = problems + bad
@@ -139,25 +209,33 @@ class VideoDataModule(SplitDataModule):
     def task_inputs(self) -> dict[str, Any]:
         """What the task needs from the data: class names and how clips are sampled."""
         classes = self._classes()
+        if self.vocab is None and self.captions_path is not None:
+            self.vocab = WordVocab(self._vocab_tokens() or [])
         if self.clip_seconds is None:
-            self.clip_seconds = (
-                BUILTIN_CLIP_SECONDS
-                if self._builtin_train()
-                else self._clip_seconds(self._read("train", classes)[0])
-            )
+            if self._builtin_train():
+                self.clip_seconds = BUILTIN_CLIP_SECONDS
+            elif self.sources["train"] is not None:
+                self.clip_seconds = self._clip_seconds(self._read("train", classes)[0])
+            else:
+                self.clip_seconds = self._clip_seconds(self._with_captions([], "train"))
         test = self.sources.get("test")
+        captions = self.captions_path
         return {
             "classes": classes,
+            "vocab": self.vocab.itos[4:] if self.vocab is not None else None,
             "clip": {
                 "size": self.size,
                 "num_frames": self.num_frames,
                 "seconds": self.clip_seconds,
                 "test_annotations": str(test.resolve()) if test else None,
+                "captions": str(captions.resolve()) if captions else None,
                 "video_root": str(Path(self.video_root).resolve()) if self.video_root else None,
             },
         }
 
     def setup(self, stage: str | None = None) -> None:
+        if self.vocab is None and self.captions_path is not None:
+            self.vocab = WordVocab(self._vocab_tokens() or [])
         splits = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(
             stage or "fit", ["train", "val"]
         )
@@ -169,6 +247,8 @@ class VideoDataModule(SplitDataModule):
                     self.num_frames,
                     train=split == "train",
                     backend=self.decoder,
+                    vocab=self.vocab,
+                    max_words=self.max_caption_words,
                 )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:

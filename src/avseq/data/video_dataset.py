@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset
 
 from avseq.data.annotations import Clip
 from avseq.data.video import read_clip, read_selected, sample_indices
+from avseq.data.vocab import WordVocab
 from avseq.errors import BadVideoError
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ class VideoClipDataset(Dataset):
         skip_bad: return None for unusable videos (collate drops and counts them) instead of
             raising `BadVideoError`.
         backend: video decoder, "pyav" or "torchcodec".
+        vocab: encodes the clips' captions (items then carry "tokens": a random reference in
+            training, the first otherwise, and "references": all of them).
+        max_words: captions are cut to this many words for training.
     """
 
     def __init__(
@@ -57,8 +62,12 @@ class VideoClipDataset(Dataset):
         reverse: bool = False,
         skip_bad: bool = True,
         backend: str = "pyav",
+        vocab: WordVocab | None = None,
+        max_words: int = 30,
     ) -> None:
         self.clips = list(clips)
+        self.vocab = vocab
+        self.max_words = max_words
         self.backend = backend
         self.size = size
         self.num_frames = num_frames
@@ -104,16 +113,27 @@ class VideoClipDataset(Dataset):
                 raise BadVideoError(f"{clip.where}: {err}") from None
             log.warning("skipping %s: %s", clip.where, err)
             return None
-        return {"frames": frames, "label": clip.label, "path": str(clip.path)}
+        item = {"frames": frames, "label": clip.label, "path": str(clip.path)}
+        return self.add_captions(item, clip)
+
+    def add_captions(self, item: dict[str, Any], clip: Clip) -> dict[str, Any]:
+        """Adds "references" and the "tokens" of one of them (see `vocab`)."""
+        if self.vocab is not None and clip.captions:
+            caption = random.choice(clip.captions) if self.train else clip.captions[0]
+            ids = self.vocab.encode(caption, self.max_words)
+            item["tokens"] = torch.tensor([WordVocab.bos, *ids, WordVocab.eos])
+            item["references"] = list(clip.captions)
+        return item
 
 
 def collate_video(items: list[dict[str, Any] | None]) -> dict[str, Any]:
     """Pads clips to the longest in time; None items (skipped bad videos) are counted.
 
     Returns:
-        frames (B * views, T, 3, H, W) uint8, lengths (B * views,) int64, labels (B,) int64,
-        views, paths, skipped; items of cached features give features (B, T, D) instead
-        of frames.
+        frames (B * views, T, 3, H, W) uint8, lengths (B * views,) int64, labels (B,) int64
+        (-1: none), views, paths, skipped; items of cached features give features (B, T, D)
+        instead of frames. Captioned items add tokens (B, L) (`<bos>` ... `<eos>`, padded)
+        and references (B lists of strings).
     """
     good = [item for item in items if item is not None]
     batch: dict[str, Any] = {"skipped": len(items) - len(good)}
@@ -121,6 +141,11 @@ def collate_video(items: list[dict[str, Any] | None]) -> dict[str, Any]:
         return batch
     batch["labels"] = torch.tensor([g["label"] for g in good], dtype=torch.long)
     batch["paths"] = [g["path"] for g in good]
+    if all("tokens" in g for g in good):
+        batch["tokens"] = pad_sequence(
+            [g["tokens"] for g in good], batch_first=True, padding_value=WordVocab.pad
+        )
+        batch["references"] = [g["references"] for g in good]
     if "features" in good[0]:  # cached frame features (see avseq.data.feature_cache)
         batch["features"] = pad_sequence([g["features"] for g in good], batch_first=True)
         batch["lengths"] = torch.tensor([len(g["features"]) for g in good], dtype=torch.long)

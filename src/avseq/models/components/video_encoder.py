@@ -10,6 +10,7 @@ from torch import nn
 from avseq.features.audio import frame_mask
 from avseq.features.frames import FrameEncoder
 from avseq.models.components.attention import AttentionPoolingClassifier
+from avseq.models.components.caption_decoder import CaptionDecoder
 from avseq.models.components.rnn_encoder import RNNEncoder
 
 
@@ -58,14 +59,20 @@ class VideoEncoder(nn.Module):
         return self.rnn(features, lengths)
 
 
-class VideoClassifier(nn.Module):
-    """Frames -> VideoEncoder -> attention pooling -> class logits (+ attention over time).
+class VideoModel(nn.Module):
+    """One video encoder with an action head, a caption decoder, or both on the same states.
 
     Args:
-        num_classes: output classes.
+        num_classes: action classes (0: no action head).
         frame_encoder: `FrameEncoder` arguments (kind, image_size, out_dim, weights, freeze).
         rnn_type, hidden_size, num_layers, bidirectional, dropout: the recurrent encoder.
         attn_size: hidden size of the pooling attention.
+        vocab_size: caption words including the special tokens (0: no caption decoder).
+        decoder: `CaptionDecoder` arguments (embed_size, hidden_size, attn_size, dropout).
+        concepts: with a decoder, also detect which words a video's captions use (a
+            multi-label head on attention-pooled states: semantic concepts, as in Gan et al.,
+            2017, "Semantic Compositional Networks"); their probabilities join the decoder's
+            initial state.
     """
 
     def __init__(
@@ -78,17 +85,57 @@ class VideoClassifier(nn.Module):
         bidirectional: bool = True,
         dropout: float = 0.1,
         attn_size: int = 128,
+        vocab_size: int = 0,
+        decoder: dict[str, Any] | None = None,
+        concepts: bool = False,
     ) -> None:
         super().__init__()
+        if num_classes <= 0 and vocab_size <= 0:
+            raise ValueError("a video model needs action classes, a caption vocabulary or both")
         self.config: dict[str, Any] = {
             k: v for k, v in locals().items() if k not in ("self", "__class__")
         }
         self.encoder = VideoEncoder(
             frame_encoder, rnn_type, hidden_size, num_layers, bidirectional, dropout
         )
-        self.head = AttentionPoolingClassifier(
-            self.encoder.output_size, num_classes, attn_size, dropout
+        self.head = (
+            AttentionPoolingClassifier(self.encoder.output_size, num_classes, attn_size, dropout)
+            if num_classes > 0
+            else None
         )
+        concepts = concepts and vocab_size > 0
+        self.concepts = (
+            AttentionPoolingClassifier(self.encoder.output_size, vocab_size, attn_size, dropout)
+            if concepts
+            else None
+        )
+        self.decoder = (
+            CaptionDecoder(
+                vocab_size,
+                self.encoder.output_size,
+                **(decoder or {}),
+                concept_size=vocab_size if concepts else 0,
+            )
+            if vocab_size > 0
+            else None
+        )
+
+    def caption_context(
+        self, states: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """What the caption decoder takes besides the states: the (B, T) mask of valid steps
+        and the concept logits (B, vocab) when the model detects concepts."""
+        mask = frame_mask(lengths.to(states.device), states.size(1))
+        concept_logits = self.concepts(states, lengths)[0] if self.concepts is not None else None
+        return mask, concept_logits
+
+    def classify(
+        self, states: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder states -> logits (B, num_classes), attention weights (B, T)."""
+        if self.head is None:
+            raise ValueError("this video model has no action head (it was trained to caption)")
+        return self.head(states, lengths)
 
     def forward(
         self,
@@ -96,6 +143,5 @@ class VideoClassifier(nn.Module):
         lengths: torch.Tensor,
         features: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> logits (B, num_classes), attention weights (B, T)."""
-        states = self.encoder(frames, lengths, features)
-        return self.head(states, lengths)
+        """-> action logits (B, num_classes), attention weights (B, T)."""
+        return self.classify(self.encoder(frames, lengths, features), lengths)
