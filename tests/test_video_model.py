@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from avseq.errors import AvseqError
-from avseq.features.frames import FrameEncoder
+from avseq.features.frames import FrameEncoder, normal_flow
 from avseq.models.components.attention import AdditiveAttention, AttentionPoolingClassifier
 from avseq.models.components.video_encoder import VideoEncoder, VideoModel
 
@@ -144,3 +144,24 @@ def test_motion_input_sees_the_previous_frame() -> None:
     assert not torch.allclose(f_moving[0, 3], f_still[0, 3])  # differs from its previous
     with pytest.raises(AvseqError, match="motion input"):
         FrameEncoder("resnet18", motion=True)
+
+
+@pytest.mark.parametrize("bright", [True, False])
+def test_normal_flow_points_the_way_edges_moved_whatever_the_contrast(bright: bool) -> None:
+    frame = torch.full((2, 3, 24, 24), 0.0)
+    frame[0, :, 8:16, 6:14] = 1.0  # a square, then the same square 1 px to the right
+    frame[1, :, 8:16, 7:15] = 1.0
+    if not bright:
+        frame = 1 - frame
+    flow = normal_flow((frame[1:] + frame[:1]) / 2, frame[1:] - frame[:1])
+    assert flow[0, 0].sum() > 0  # rightwards
+    assert flow[0, 0].min() >= 0
+    assert abs(flow[0, 1].sum()) < 1e-5  # no vertical motion
+
+
+def test_flow_input_needs_motion_and_adds_two_channels() -> None:
+    enc = FrameEncoder(**SMALL, motion=True, flow=True)
+    assert enc.net.convs[0][0].in_channels == 8
+    assert enc(clips(1, 2)[0].repeat(1, 2, 1, 1)).shape == (2, SMALL["out_dim"])
+    with pytest.raises(AvseqError, match="flow input needs motion"):
+        FrameEncoder(**SMALL, flow=True)

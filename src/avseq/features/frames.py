@@ -23,6 +23,24 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def normal_flow(frame: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) normalised frame and its change over time -> (N, 2, H, W) normal flow.
+
+    -I_t * grad(I), summed over colour: at every edge, how far and which way it moved along its
+    normal (the motion a single frame pair shows at an edge). Unlike the plain difference its sign
+    does not depend on whether the object is brighter or darker than what it covers, and it is a
+    product of the two inputs, which stacked ReLU convolutions approximate only slowly: with it
+    the way a shape turns was learned in two epochs instead of not at all (3-class test, built-in
+    clips).
+    """
+    # central differences by slicing: a depthwise Sobel convolution costs ~5x more on CPU
+    pad = nn.functional.pad(frame, (1, 1, 1, 1), mode="replicate")
+    gx = pad[..., 1:-1, 2:] - pad[..., 1:-1, :-2]
+    gy = pad[..., 2:, 1:-1] - pad[..., :-2, 1:-1]
+    # -I_t * grad(I), halved for the 2-pixel differences, x4 to about the inputs' unit scale
+    return torch.stack([(diff * gx).sum(1), (diff * gy).sum(1)], dim=1) * -2
+
+
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
@@ -89,6 +107,9 @@ class FrameEncoder(nn.Module):
         motion: also feed the difference to the previous frame (3 more input channels; the
             small CNN only). Frames then arrive as (N, 6, H, W): the frame, then the previous
             one. Small changes between frames (a slow rotation) become easy to see.
+        flow: with `motion`, also feed the normal flow between the two frames (2 more input
+            channels, see `normal_flow`): which way edges moved, so the direction of a rotation
+            is learnable.
         freeze: keep the encoder fixed (no gradients, BatchNorm in eval mode); pair it with
             `data.feature_cache` to compute frame features once.
     """
@@ -102,16 +123,20 @@ class FrameEncoder(nn.Module):
         weights: str | None = None,
         freeze: bool = False,
         motion: bool = False,
+        flow: bool = False,
     ) -> None:
         super().__init__()
         if kind not in FRAME_ENCODERS:
             raise AvseqError(f"frame encoder kind must be one of {FRAME_ENCODERS}, got {kind!r}")
+        if flow and not motion:
+            raise AvseqError("flow input needs motion input (frame encoder motion: true)")
         self.motion = motion
+        self.flow = flow
         if kind == "cnn":
             if weights:
                 raise AvseqError("frame encoder weights are for torchvision backbones only")
             self.net: nn.Module = SmallFrameCNN(
-                image_size, tuple(channels), out_dim=out_dim, in_channels=6 if motion else 3
+                image_size, tuple(channels), out_dim=out_dim, in_channels=3 + 3 * motion + 2 * flow
             )
             self.out_dim = out_dim
             mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
@@ -164,7 +189,11 @@ class FrameEncoder(nn.Module):
         x = frames.float()
         if self.motion:
             now, prev = x[:, :3], x[:, 3:]
-            x = torch.cat([(now - self.mean) / self.std, (now - prev) / self.std], dim=1)
+            diff = (now - prev) / self.std
+            parts = [(now - self.mean) / self.std, diff]
+            if self.flow:
+                parts.append(normal_flow(((now + prev) / 2 - self.mean) / self.std, diff))
+            x = torch.cat(parts, dim=1)
         else:
             x = (x - self.mean) / self.std
         x = x.contiguous(memory_format=torch.channels_last)
