@@ -318,12 +318,16 @@ def test_captions_only_training_on_msrvtt_style_data(video_corpus, tmp_path, cap
         f"data.captions={captions}",
         f"data.video_root={video_corpus.path / 'clips'}",
         "data.vocab_min_count=2",
+        "model.concept_weight=1.0",
     )
     result = train(load_config(args))
     assert "test/bleu4" in result and "test/acc" not in result
     ckpt = torch.load(result["best_checkpoint"], map_location="cpu", weights_only=True)
     meta = ckpt["avseq"]
     assert meta["classes"] == [] and meta["net"]["num_classes"] == 0
+    assert meta["net"]["concepts"] is True
+    header = (Path(result["run_dir"]) / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert "train/concept_loss" in header.split(",")
     assert 20 < len(meta["vocab"]["tokens"]) < 123  # rare words left out (min count 2)
     out = tmp_path / "eval"
     code = main(["evaluate", "--checkpoint", result["best_checkpoint"], "--workers", "0"])

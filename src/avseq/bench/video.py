@@ -48,10 +48,7 @@ def video_step(net: torch.nn.Module, batch: dict) -> torch.Tensor:
         if concept_logits is not None:  # the concept loss (targets here: the batch's caption)
             target = torch.zeros_like(concept_logits, dtype=torch.float)
             target.scatter_(1, batch["tokens"], 1.0)
-            bce = F.binary_cross_entropy_with_logits(
-                concept_logits.float(), target, reduction="sum"
-            )
-            loss = loss + bce / target.size(0)
+            loss = loss + F.binary_cross_entropy_with_logits(concept_logits.float(), target)
     return loss
 
 

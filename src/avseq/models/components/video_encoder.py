@@ -109,6 +109,8 @@ class VideoModel(nn.Module):
             if concepts
             else None
         )
+        if self.concepts is not None:  # most words are absent from most videos
+            nn.init.constant_(self.concepts.out.bias, -2.0)
         self.decoder = (
             CaptionDecoder(
                 vocab_size,

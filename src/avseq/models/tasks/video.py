@@ -39,7 +39,8 @@ class VideoTask(AvseqTask):
         action_weight: weight of the action loss; 0 trains no action head.
         caption_weight: weight of the caption loss; 0 trains no caption decoder.
         concept_weight: weight of the concept-detection loss (binary cross-entropy: which
-            vocabulary words a clip's reference captions use); 0 leaves the detector out.
+            words most of a clip's reference captions use, see `concept_targets`); 0 leaves
+            the detector out.
         label_smoothing: action cross-entropy label smoothing.
         caption_label_smoothing: caption cross-entropy label smoothing.
         scheduled_sampling: final probability of feeding the decoder its own previous word,
@@ -118,14 +119,22 @@ class VideoTask(AvseqTask):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         return self.scheduled_sampling * min(1.0, self.global_step / total)
 
-    def concept_targets(self, references: list[list[str]], device: torch.device) -> torch.Tensor:
-        """(B, vocab) multi-hot: the words each clip's reference captions use."""
+    def concept_targets(
+        self, references: list[list[str]], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, vocab) targets and weights of the concept detector: a word is present when at
+        least half of a clip's references use it, absent when none does, and left out of the
+        loss in between (a phrasing some annotators chose is not a property of the video)."""
         assert self.vocab is not None
-        target = torch.zeros(len(references), len(self.vocab), device=device)
+        counts = torch.zeros(len(references), len(self.vocab))
         for i, refs in enumerate(references):
-            ids = {w for ref in refs for w in self.vocab.encode(ref)} - {WordVocab.unk}
-            target[i, list(ids)] = 1.0
-        return target
+            for ref in refs:
+                counts[i, list(set(self.vocab.encode(ref)))] += 1
+            counts[i] /= max(1, len(refs))
+        counts[:, : WordVocab.unk + 1] = 0  # special tokens are never concepts
+        target = (counts >= 0.5).float()
+        weight = ((counts >= 0.5) | (counts == 0)).float()
+        return target.to(device), weight.to(device)
 
     def _caption_losses(
         self,
@@ -147,12 +156,10 @@ class VideoTask(AvseqTask):
         )
         concept = None
         if concept_logits is not None:
-            target = self.concept_targets(references, states.device)
-            # summed over words (each word a binary classifier with its full gradient),
-            # averaged over clips
+            target, weight = self.concept_targets(references, states.device)
             concept = F.binary_cross_entropy_with_logits(
-                concept_logits.float(), target, reduction="sum"
-            ) / target.size(0)
+                concept_logits.float(), target, weight=weight, reduction="sum"
+            ) / weight.sum().clamp_min(1)
         return caption, concept
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
