@@ -3,7 +3,6 @@ on a captioning checkpoint."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -25,7 +24,7 @@ from avseq.data.captions import load_captions
 from avseq.data.video import read_clip, sample_indices, video_info
 from avseq.data.video_dataset import VideoClipDataset, collate_video
 from avseq.errors import AvseqError
-from avseq.inference import write_text_atomic
+from avseq.inference import write_report
 from avseq.metrics.captioning import caption_scores
 from avseq.models.components.caption_decoder import Hypothesis
 
@@ -236,12 +235,7 @@ def evaluate_captions(
         "videos_per_second": len(rows) / max(seconds, 1e-9),
         "device": str(captioner._device),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out_dir / "caption_predictions.jsonl", "".join(json.dumps(r) + "\n" for r in rows)
-    )
-    write_text_atomic(out_dir / "caption_summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out_dir / "caption_summary.md", caption_summary_markdown(summary))
+    write_report(out_dir, rows, summary, caption_summary_markdown(summary), prefix="caption_")
     return summary
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -21,7 +20,7 @@ from avseq.data.synth_video import REVERSED_ACTION
 from avseq.data.video import VIDEO_EXTENSIONS, iter_frames, read_clip, video_info
 from avseq.data.video_dataset import VideoClipDataset, clip_views, collate_video
 from avseq.errors import AvseqError
-from avseq.inference import pick_device, write_text_atomic
+from avseq.inference import pick_device, write_report
 from avseq.metrics.classification import ClassificationReport, plot_confusion
 from avseq.models.tasks.video import view_average
 
@@ -287,9 +286,7 @@ def evaluate_action(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_confusion(report.confusion(), classes, out_dir / "confusion_matrix.png")
-    write_text_atomic(out_dir / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out_dir / "summary.md", action_summary_markdown(summary))
+    write_report(out_dir, rows, summary, action_summary_markdown(summary))
     return summary
 
 

@@ -131,6 +131,17 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def write_report(
+    out_dir: Path, rows: list[dict], summary: dict, markdown: str, prefix: str = ""
+) -> None:
+    """An evaluation's outputs, each written atomically: `<prefix>predictions.jsonl` (one row
+    per item), `<prefix>summary.json` and `<prefix>summary.md`."""
+    lines = "".join(json.dumps(r) + "\n" for r in rows)
+    write_text_atomic(out_dir / f"{prefix}predictions.jsonl", lines)
+    write_text_atomic(out_dir / f"{prefix}summary.json", json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(out_dir / f"{prefix}summary.md", markdown)
+
+
 def evaluate_speech(
     transcriber: Transcriber, manifest: str | Path, out_dir: Path
 ) -> dict[str, Any]:
@@ -177,9 +188,7 @@ def evaluate_speech(
         "real_time_factor": rtf,
         "device": str(transcriber._device),
     }
-    write_text_atomic(out_dir / "predictions.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out_dir / "summary.md", summary_markdown(summary, rows))
+    write_report(out_dir, rows, summary, summary_markdown(summary, rows))
     return summary
 
 
