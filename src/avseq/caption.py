@@ -65,8 +65,7 @@ class VideoCaptioner(VideoPredictor):
         frames = batch["frames"].to(self._device)
         lengths = batch["lengths"].to(self._device)
         states = self.model.encoder(frames, lengths)
-        mask, concept_logits = self.model.caption_context(states, lengths)
-        concepts = concept_logits.sigmoid() if concept_logits is not None else None
+        mask, concepts = self.model.caption_context(states, lengths)
         decoder = self.model.decoder
         if self.beam == 1:
             hyps = [[h] for h in decoder.greedy(states, mask, self.max_words, concepts)]
@@ -171,7 +170,7 @@ def captioned_clips(
     captions file, or the captions file's videos of `split`. Returns (clips, problems)."""
     videos, problems = load_captions(captions, video_root, on_error="skip")
     if annotations is None:
-        clips = [Clip(v.path, -1, v.where, v.captions) for v in videos.values() if v.split == split]
+        clips = [v.clip() for v in videos.values() if v.split == split]
         if not clips:
             raise AvseqError(f"{captions}: no captioned videos in the split {split!r}")
         return clips, problems

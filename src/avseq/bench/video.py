@@ -40,8 +40,7 @@ def video_step(net: torch.nn.Module, batch: dict) -> torch.Tensor:
         loss = loss + F.cross_entropy(logits.float(), batch["labels"])
     if net.decoder is not None and "tokens" in batch:
         mask, concept_logits = net.caption_context(states, batch["lengths"])
-        concepts = concept_logits.sigmoid() if concept_logits is not None else None
-        logits, _ = net.decoder(states, mask, batch["tokens"], 0.0, concepts)
+        logits, _ = net.decoder(states, mask, batch["tokens"], 0.0, concept_logits)
         loss = loss + F.cross_entropy(
             logits.float().flatten(0, 1), batch["tokens"][:, 1:].flatten(), ignore_index=0
         )

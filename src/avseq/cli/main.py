@@ -72,7 +72,7 @@ def source_kind(path: str) -> str:
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from avseq.data.annotations import Clip, load_annotations
+    from avseq.data.annotations import load_annotations
     from avseq.data.captions import load_captions
     from avseq.data.check import check_clips, check_manifest
     from avseq.data.tokenizer import CharTokenizer
@@ -83,7 +83,7 @@ def cmd_check_data(args: argparse.Namespace) -> int:
         if kind != "manifest":  # video annotations (a list file, class folders) or captions
             if kind == "captions":
                 videos, problems = load_captions(source, args.video_root, on_error="skip")
-                clips = [Clip(v.path, -1, v.where, v.captions) for v in videos.values()]
+                clips = [v.clip() for v in videos.values()]
             else:
                 clips, _, problems = load_annotations(
                     source, args.classes, args.video_root, on_error="skip"
@@ -141,9 +141,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_evaluate_video(args: argparse.Namespace) -> int:
     """Action metrics when the model has an action head, caption metrics when it has a
     decoder (both for the joint model), into one output folder."""
-    from avseq.checkpoint import load_video_model
+    from avseq.checkpoint import VIDEO_TASKS, load_checkpoint
 
-    _, meta = load_video_model(args.checkpoint)
+    meta = load_checkpoint(args.checkpoint, VIDEO_TASKS)["avseq"]  # the model loads below
     clip = meta.get("clip") or {}
     annotations = args.annotations or args.manifest
     if annotations is None and args.split is None:  # the test split it was trained with
@@ -175,9 +175,8 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
             f"(per-clip results: {out_dir / 'predictions.jsonl'}; "
             f"confusion matrix: {out_dir / 'confusion_matrix.png'})"
         )
-    if meta["vocab"] is not None and captions:
+    if meta.get("vocab") is not None and captions:
         from avseq.caption import VideoCaptioner, captioned_clips, evaluate_captions
-        from avseq.data.annotations import Clip
         from avseq.data.captions import load_captions
         from avseq.data.synth_video import COMPOSITIONAL_SPLIT as COMP
 
@@ -190,7 +189,7 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
         defaults = not (args.annotations or args.manifest or args.captions or args.split)
         if defaults:  # the built-in clips' compositional split comes with the test split
             comp = [v for v in load_captions(captions, video_root)[0].values()]
-            comp_clips = [Clip(v.path, -1, v.where, v.captions) for v in comp if v.split == COMP]
+            comp_clips = [v.clip() for v in comp if v.split == COMP]
             if comp_clips:
                 runs.append((comp_clips, [], f"{captions} ({COMP})", out_dir / COMP))
         for clips, problems, source, folder in runs:

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from avseq.data.annotations import Clip
 from avseq.data.video import VIDEO_EXTENSIONS
 from avseq.data.vocab import words
 from avseq.errors import AnnotationError
@@ -30,6 +31,10 @@ class CaptionedVideo:
     path: Path
     captions: tuple[str, ...]
     where: str
+
+    def clip(self) -> Clip:
+        """The video as an unlabelled `Clip` carrying its captions."""
+        return Clip(self.path, -1, self.where, self.captions)
 
 
 def _parse(path: Path) -> dict:

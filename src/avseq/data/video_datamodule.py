@@ -143,6 +143,11 @@ class VideoDataModule(SplitDataModule):
             report_bad_items(self.captions_path, problems, self.on_bad_item)
         return self._captions
 
+    def _ensure_vocab(self) -> None:
+        """Builds the caption vocabulary once, when there are captions."""
+        if self.vocab is None and self.captions_path is not None:
+            self.vocab = WordVocab(self._vocab_tokens() or [])
+
     def _vocab_tokens(self) -> list[str] | None:
         """Caption words: from the training captions (with min-count), or for the built-in
         clips every word their generator can write (known before generation)."""
@@ -163,9 +168,7 @@ class VideoDataModule(SplitDataModule):
             return clips
         videos = self._caption_videos()
         if self.sources[split] is None:
-            return [
-                Clip(v.path, -1, v.where, v.captions) for v in videos.values() if v.split == split
-            ]
+            return [v.clip() for v in videos.values() if v.split == split]
         by_path = {v.path.resolve(): v.captions for v in videos.values()}
         return [replace(c, captions=by_path.get(c.path.resolve(), ())) for c in clips]
 
@@ -209,8 +212,7 @@ class VideoDataModule(SplitDataModule):
     def task_inputs(self) -> dict[str, Any]:
         """What the task needs from the data: class names and how clips are sampled."""
         classes = self._classes()
-        if self.vocab is None and self.captions_path is not None:
-            self.vocab = WordVocab(self._vocab_tokens() or [])
+        self._ensure_vocab()
         if self.clip_seconds is None:
             if self._builtin_train():
                 self.clip_seconds = BUILTIN_CLIP_SECONDS
@@ -234,8 +236,7 @@ class VideoDataModule(SplitDataModule):
         }
 
     def setup(self, stage: str | None = None) -> None:
-        if self.vocab is None and self.captions_path is not None:
-            self.vocab = WordVocab(self._vocab_tokens() or [])
+        self._ensure_vocab()
         splits = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(
             stage or "fit", ["train", "val"]
         )

@@ -44,7 +44,8 @@ class CaptionDecoder(nn.Module):
         attn_size: hidden size of the additive attention.
         dropout: on embeddings and before the output layer.
         concept_size: size of an optional per-video vector (the concept detector's word
-            probabilities) that joins the mean state in setting the initial LSTM state.
+            logits; their probabilities join the mean state in setting the initial LSTM
+            state).
     """
 
     pad, bos, eos = WordVocab.pad, WordVocab.bos, WordVocab.eos
@@ -79,7 +80,7 @@ class CaptionDecoder(nn.Module):
         if self.concept_size:
             if concepts is None:
                 raise ValueError("this decoder needs the concept vector")
-            mean = torch.cat([mean, concepts.to(mean.dtype)], dim=-1)
+            mean = torch.cat([mean, concepts.sigmoid().to(mean.dtype)], dim=-1)
         h, c = torch.tanh(self.init_state(mean)).chunk(2, dim=-1)
         return (h.contiguous(), c.contiguous()), self.attention.project_keys(states)
 

@@ -146,8 +146,7 @@ class VideoTask(AvseqTask):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Teacher-forced caption cross-entropy, and the concept loss (if detected)."""
         mask, concept_logits = self.net.caption_context(states, lengths)
-        concepts = concept_logits.sigmoid() if concept_logits is not None else None
-        logits, _ = self.net.decoder(states, mask, tokens, sample, concepts)
+        logits, _ = self.net.decoder(states, mask, tokens, sample, concept_logits)
         caption = F.cross_entropy(
             logits.float().flatten(0, 1),
             tokens[:, 1:].flatten(),
@@ -218,8 +217,7 @@ class VideoTask(AvseqTask):
                 loss, _ = self._caption_losses(first, lengths, batch["tokens"], refs, 0.0)
                 self.log(f"{stage}/caption_loss", loss, batch_size=n, sync_dist=True)
             mask, concept_logits = self.net.caption_context(first, lengths)
-            concepts = concept_logits.sigmoid() if concept_logits is not None else None
-            hyps = self.net.decoder.greedy(first, mask, self.max_caption_words, concepts)
+            hyps = self.net.decoder.greedy(first, mask, self.max_caption_words, concept_logits)
             texts = [self.vocab.decode(h.tokens) for h in hyps]
             bleu = self.metrics[f"{stage}_bleu4"]
             bleu.update(texts, refs)
