@@ -15,7 +15,7 @@ from avseq.data.vocab import WordVocab, words
 from avseq.errors import AnnotationError
 from avseq.features.audio import frame_mask
 from avseq.metrics.captioning import caption_scores, cider_d, slot_hits
-from avseq.models.components.caption_decoder import CaptionDecoder
+from avseq.models.components.attention_decoder import AttentionDecoder
 
 # ---------------------------------------------------------------------------------------------
 # vocabulary
@@ -123,9 +123,9 @@ def test_missing_video_and_unparsable_json_are_one_line_errors(tmp_path) -> None
 # decoder
 
 
-def tiny_decoder(vocab_size: int = 12, state_size: int = 10) -> CaptionDecoder:
+def tiny_decoder(vocab_size: int = 12, state_size: int = 10) -> AttentionDecoder:
     torch.manual_seed(0)
-    return CaptionDecoder(vocab_size, state_size, embed_size=8, hidden_size=16, attn_size=8)
+    return AttentionDecoder(vocab_size, state_size, embed_size=8, hidden_size=16, attn_size=8)
 
 
 def test_decoder_shapes_and_attention_never_looks_at_padding() -> None:
@@ -151,7 +151,7 @@ def test_decoder_shapes_and_attention_never_looks_at_padding() -> None:
         assert (h.attention[:, n:] == 0).all() and (b[0].attention[:, n:] == 0).all()
 
 
-def logprob_of(dec: CaptionDecoder, states, mask, tokens: list[int]) -> float:
+def logprob_of(dec: AttentionDecoder, states, mask, tokens: list[int]) -> float:
     """Teacher-forced log-probability of `tokens` then `<eos>`, as the search scores it
     (`<pad>` and `<bos>` are never generated; only `<eos>` after the last allowed word)."""
     seq = torch.tensor([[1, *tokens, 2]])

@@ -10,10 +10,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -26,7 +22,8 @@ from avseq.data.video_dataset import VideoClipDataset, collate_video
 from avseq.errors import AvseqError
 from avseq.inference import write_report
 from avseq.metrics.captioning import caption_scores
-from avseq.models.components.caption_decoder import Hypothesis
+from avseq.models.components.attention_decoder import Hypothesis
+from avseq.plotting import plt, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +150,7 @@ def plot_attention(
     ax.set_xlabel("sampled frame (the thumbnails above)")
     fig.colorbar(image, cax=fig.add_subplot(grid[1, t]), label="attention")
     fig.suptitle(" ".join(words) or "(empty caption)", fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def captioned_clips(

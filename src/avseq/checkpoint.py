@@ -10,6 +10,7 @@ import torch
 from avseq.data.tokenizer import CharTokenizer
 from avseq.data.vocab import WordVocab
 from avseq.errors import AvseqError
+from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.components.recognizer import SpeechRecognizer
 from avseq.models.components.video_encoder import VideoModel
 
@@ -72,6 +73,34 @@ def load_speech_model(
             f"{path}: the checkpoint's model does not match this avseq version ({first})"
         ) from None
     return model.eval().to(device), tokenizer, meta
+
+
+def load_language_model(
+    path: str | Path, tokenizer: CharTokenizer, device: str | torch.device = "cpu"
+) -> RNNLanguageModel:
+    """Rebuilds a language model (`avseq train experiment=speech_lm`) for decoding with a
+    recognizer that uses `tokenizer`.
+
+    Raises:
+        AvseqError: naming the file when it is not a language model or its units differ.
+    """
+    ckpt = load_checkpoint(path, "speech_lm")
+    meta = ckpt["avseq"]
+    try:
+        lm_tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+        model = RNNLanguageModel(**meta["net"])
+        model.load_state_dict(_net_state(ckpt))
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0][:160]
+        raise AvseqError(
+            f"{path}: the checkpoint's model does not match this avseq version ({first})"
+        ) from None
+    if lm_tokenizer.to_dict() != tokenizer.to_dict():
+        raise AvseqError(
+            f"{path}: the language model's units ({lm_tokenizer.alphabet!r}) differ from the "
+            f"recognizer's ({tokenizer.alphabet!r}); train it with the same tokenizer"
+        )
+    return model.eval().to(device)
 
 
 def checkpoint_task(path: str | Path) -> str:

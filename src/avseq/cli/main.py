@@ -120,7 +120,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     from avseq.inference import Transcriber, evaluate_speech
 
-    transcriber = Transcriber(args.checkpoint, args.device, args.batch_size)
+    transcriber = Transcriber(
+        args.checkpoint, args.device, args.batch_size, options=decode_options(args)
+    )
     manifest = args.manifest or transcriber.meta.get("test_manifest")
     if not manifest:
         raise AvseqError(f"{args.checkpoint}: records no test manifest; pass --manifest FILE")
@@ -180,7 +182,9 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
         from avseq.data.captions import load_captions
         from avseq.data.synth_video import COMPOSITIONAL_SPLIT as COMP
 
-        captioner = VideoCaptioner(args.checkpoint, args.device, args.batch_size, beam=args.beam)
+        captioner = VideoCaptioner(
+            args.checkpoint, args.device, args.batch_size, beam=args.beam or 5
+        )
         clips, problems = captioned_clips(captions, annotations, args.split or "test", video_root)
         for problem in problems[:5]:
             log.warning("skipped: %s", problem)
@@ -252,15 +256,59 @@ def cmd_caption(args: argparse.Namespace) -> int:
     return emit_jsonl(((result, error) for _, result, error in results), args.output)
 
 
-def cmd_transcribe(args: argparse.Namespace) -> int:
-    from avseq.inference import Transcriber, expand_inputs
+def decode_options(args: argparse.Namespace):
+    from avseq.inference import DecodeOptions
 
-    transcriber = Transcriber(args.checkpoint, args.device, args.batch_size, args.chunk_seconds)
-    results = transcriber.transcribe_files(expand_inputs(args.inputs))
-    return emit_jsonl(
-        (({"audio_filepath": path, "text": text}, error) for path, text, error in results),
-        args.output,
+    extra = {"beam": args.beam} if args.beam is not None else {}
+    return DecodeOptions(
+        decoder=args.decoder,
+        lm=args.lm,
+        lm_weight=args.lm_weight,
+        ctc_weight=args.ctc_weight,
+        lexicon=args.lexicon,
+        word_score=args.word_score,
+        **extra,
     )
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from avseq.inference import Transcriber, expand_inputs, write_text_atomic
+    from avseq.plotting import plot_speech_attention
+
+    srt = args.format == "srt"
+    transcriber = Transcriber(
+        args.checkpoint,
+        args.device,
+        args.batch_size,
+        args.chunk_seconds,
+        options=decode_options(args),
+        timestamps=args.timestamps or srt,
+        attention=bool(args.attention_plot),
+    )
+    results = transcriber.transcribe_files(expand_inputs(args.inputs))
+
+    def rows():
+        for path, decoded, error in results:
+            if decoded is None:
+                yield {"audio_filepath": path}, error
+                continue
+            row = {"audio_filepath": path, "text": decoded.text}
+            if transcriber.timestamps:
+                words = decoded.words
+                row["words"] = [w.as_dict() for w in words] if words is not None else None
+            if srt:
+                from avseq.decoding.align import to_srt
+
+                out = Path(args.output or ".") / (Path(path).stem + ".srt")
+                write_text_atomic(out, to_srt(decoded.words or []))
+                row["srt"] = str(out)
+            if args.attention_plot and decoded.attention is not None:
+                out = Path(args.attention_plot) / (Path(path).stem + ".png")
+                plot_speech_attention(path, transcriber, decoded, out)
+                row["attention_plot"] = str(out)
+            yield row, None
+
+    return emit_jsonl(rows(), None if srt else args.output)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -324,13 +372,61 @@ def build_parser() -> argparse.ArgumentParser:
         "inputs", nargs="+", help="audio files (wav, flac, ogg, mp3) or .jsonl manifests"
     )
     tr.add_argument("--checkpoint", required=True)
-    tr.add_argument("--output", help="write JSON lines here instead of stdout")
+    tr.add_argument(
+        "--output",
+        help="write JSON lines here instead of stdout (with --format srt: the folder for "
+        "the .srt files, default the current one)",
+    )
     tr.add_argument(
         "--chunk-seconds",
         type=float,
         default=30.0,
         help="longer files are transcribed in chunks of about this length",
     )
+    tr.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="add per-word start/end seconds and confidence (CTC forced alignment)",
+    )
+    tr.add_argument(
+        "--format",
+        choices=["jsonl", "srt"],
+        default="jsonl",
+        help="srt: also write SubRip subtitles, one <audio name>.srt per file",
+    )
+    tr.add_argument(
+        "--attention-plot",
+        metavar="DIR",
+        help="save a PNG per file: the attention decoder's alignment over the spectrogram "
+        "(--decoder attention or joint)",
+    )
+    for p in (ev, tr):
+        p.add_argument(
+            "--decoder",
+            choices=["greedy", "ctc-beam", "attention", "joint"],
+            default="greedy",
+            help="speech decoding: greedy CTC, CTC beam search, attention beam search, or "
+            "joint CTC/attention beam search",
+        )
+        p.add_argument(
+            "--lm",
+            help="language model for beam search: a speech_lm checkpoint, or a "
+            "KenLM .arpa/.bin word model (ctc-beam with --lexicon)",
+        )
+        p.add_argument("--lm-weight", type=float, default=0.5, help="language model weight")
+        p.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight in joint decoding")
+        p.add_argument(
+            "--lexicon",
+            help="ctc-beam: words the output may use (a word list, or a manifest whose "
+            "transcripts' words are taken)",
+        )
+        p.add_argument(
+            "--word-score",
+            type=float,
+            default=0.0,
+            help="bonus per word (ctc-beam) or per character (attention, joint)",
+        )
+    tr.add_argument("--beam", type=int, default=None, help="beam width (default 8)")
     cl = sub.add_parser("classify", help="label video files with an action checkpoint")
     cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
     cl.add_argument("--checkpoint", required=True)
@@ -352,8 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="save a PNG per video: attention over the frames for each word",
     )
-    for p in (ev, ca):
-        p.add_argument("--beam", type=int, default=5, help="beam width (1: greedy)")
+    ca.add_argument("--beam", type=int, default=5, help="beam width (1: greedy)")
+    ev.add_argument(
+        "--beam", type=int, default=None, help="beam width (default: 5 captions, 8 speech)"
+    )
     for p in (ev, cl):
         p.add_argument(
             "--views", type=int, default=1, help="temporal views averaged per clip (multi-clip)"

@@ -1,7 +1,9 @@
-"""Additive (Bahdanau) attention over padded sequences, and attention pooling for classifiers.
+"""Additive (Bahdanau) attention over padded sequences, optionally location-aware, and
+attention pooling for classifiers.
 
 Bahdanau et al., 2015, "Neural Machine Translation by Jointly Learning to Align and Translate";
-attention pooling as in Yang et al., 2016, "Hierarchical Attention Networks".
+location-aware attention: Chorowski et al., 2015, "Attention-Based Models for Speech
+Recognition"; attention pooling as in Yang et al., 2016, "Hierarchical Attention Networks".
 """
 
 from __future__ import annotations
@@ -13,20 +15,41 @@ from avseq.features.audio import frame_mask
 
 
 class AdditiveAttention(nn.Module):
-    """score_t = v . tanh(W k_t + U q); softmax over the valid steps only.
+    """score_t = v . tanh(W k_t + U q [+ L (F * a_prev)_t]); softmax over the valid steps only.
 
     Args:
         key_size: size of the attended states.
         attn_size: hidden size of the scoring network.
         query_size: size of the query (a decoder state); 0 for a learned, fixed query
             (attention pooling).
+        location_filters: > 0 makes the attention location-aware: that many 1-D convolution
+            filters over the previous step's weights join the score, so the alignment moves
+            forward monotonically instead of jumping between similar frames (speech).
+        location_kernel: width of those filters (odd).
     """
 
-    def __init__(self, key_size: int, attn_size: int = 128, query_size: int = 0) -> None:
+    def __init__(
+        self,
+        key_size: int,
+        attn_size: int = 128,
+        query_size: int = 0,
+        location_filters: int = 0,
+        location_kernel: int = 31,
+    ) -> None:
         super().__init__()
         self.key_proj = nn.Linear(key_size, attn_size)
         self.query_proj = nn.Linear(query_size, attn_size, bias=False) if query_size else None
         self.score = nn.Linear(attn_size, 1, bias=False)
+        self.location = None
+        if location_filters:
+            self.location = nn.Conv1d(
+                1, location_filters, location_kernel, padding=location_kernel // 2, bias=False
+            )
+            self.location_proj = nn.Linear(location_filters, attn_size, bias=False)
+
+    @property
+    def location_aware(self) -> bool:
+        return self.location is not None
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """(B, T, key_size) -> (B, T, attn_size); compute once per sequence when decoding."""
@@ -38,14 +61,21 @@ class AdditiveAttention(nn.Module):
         mask: torch.Tensor,
         query: torch.Tensor | None = None,
         projected_keys: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """keys (B, T, K), mask (B, T) True on valid steps, query (B, Q) ->
-        context (B, K), weights (B, T) (zero on padding, summing to 1)."""
+        """keys (B, T, K), mask (B, T) True on valid steps, query (B, Q), previous (B, T)
+        weights (location-aware only) -> context (B, K), weights (B, T) (zero on padding,
+        summing to 1)."""
         e = projected_keys if projected_keys is not None else self.project_keys(keys)
         if self.query_proj is not None:
             if query is None:
                 raise ValueError("this attention needs a query")
             e = e + self.query_proj(query)[:, None, :]
+        if self.location is not None:
+            if previous is None:
+                raise ValueError("location-aware attention needs the previous weights")
+            loc = self.location(previous.to(e.dtype)[:, None, :])  # (B, filters, T)
+            e = e + self.location_proj(loc.transpose(1, 2))
         scores = self.score(torch.tanh(e)).squeeze(-1).float()
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1).to(keys.dtype)

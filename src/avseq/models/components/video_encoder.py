@@ -10,7 +10,7 @@ from torch import nn
 from avseq.features.audio import frame_mask
 from avseq.features.frames import FrameEncoder
 from avseq.models.components.attention import AttentionPoolingClassifier
-from avseq.models.components.caption_decoder import CaptionDecoder
+from avseq.models.components.attention_decoder import AttentionDecoder
 from avseq.models.components.rnn_encoder import RNNEncoder
 
 
@@ -68,7 +68,7 @@ class VideoModel(nn.Module):
         rnn_type, hidden_size, num_layers, bidirectional, dropout: the recurrent encoder.
         attn_size: hidden size of the pooling attention.
         vocab_size: caption words including the special tokens (0: no caption decoder).
-        decoder: `CaptionDecoder` arguments (embed_size, hidden_size, attn_size, dropout).
+        decoder: `AttentionDecoder` arguments (embed_size, hidden_size, attn_size, dropout).
         concepts: with a decoder, also detect which words a video's captions use (a
             multi-label head on attention-pooled states: semantic concepts, as in Gan et al.,
             2017, "Semantic Compositional Networks"); their probabilities join the decoder's
@@ -112,7 +112,7 @@ class VideoModel(nn.Module):
         if self.concepts is not None:  # most words are absent from most videos
             nn.init.constant_(self.concepts.out.bias, -2.0)
         self.decoder = (
-            CaptionDecoder(
+            AttentionDecoder(
                 vocab_size,
                 self.encoder.output_size,
                 **(decoder or {}),

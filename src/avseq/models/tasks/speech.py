@@ -1,4 +1,5 @@
-"""Speech recognition task: CTC loss, WER/CER, AdamW with warmup and cosine decay."""
+"""Speech recognition task: CTC and/or attention loss, WER/CER, AdamW with warmup and cosine
+decay."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from avseq.data.tokenizer import CharTokenizer
+from avseq.decoding.attention import attention_greedy_texts
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
@@ -16,7 +19,10 @@ from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
 
 
 class SpeechTask(AvseqTask):
-    """Trains a `SpeechRecognizer` with CTC; logs train/loss, val/loss, val/wer, val/cer.
+    """Trains a `SpeechRecognizer` with CTC, an attention decoder, or both (joint CTC/attention,
+    loss = ctc_weight * CTC + (1 - ctc_weight) * attention cross-entropy); logs train/loss,
+    val/loss, val/wer, val/cer (greedy CTC decoding, or greedy attention decoding when
+    ctc_weight is 0).
 
     Args:
         tokenizer: the transcript tokenizer (its vocabulary is saved in checkpoints).
@@ -26,6 +32,10 @@ class SpeechTask(AvseqTask):
         warmup_steps: linear LR warmup steps.
         min_lr_ratio: final LR as a fraction of the peak.
         test_manifest: the data's test manifest, recorded as `avseq evaluate`'s default.
+        decoder: attention decoder arguments (see `SpeechRecognizer`); None for CTC only.
+        ctc_weight: weight of the CTC loss when there is a decoder (1 = CTC only, 0 =
+            attention only).
+        label_smoothing: of the attention decoder's cross-entropy.
     """
 
     def __init__(
@@ -37,10 +47,24 @@ class SpeechTask(AvseqTask):
         warmup_steps: int = 300,
         min_lr_ratio: float = 0.02,
         test_manifest: str | None = None,
+        decoder: dict[str, Any] | None = None,
+        ctc_weight: float = 1.0,
+        label_smoothing: float = 0.1,
     ) -> None:
         super().__init__()
+        if not 0.0 <= ctc_weight <= 1.0:
+            raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
+        if decoder is None and ctc_weight < 1.0:
+            raise ValueError(
+                f"ctc_weight={ctc_weight} needs an attention decoder (model.decoder); "
+                "set ctc_weight=1 for a CTC-only model"
+            )
         self.tokenizer = tokenizer
-        self.net = SpeechRecognizer(tokenizer.vocab_size, **(frontend or {}), **(encoder or {}))
+        self.net = SpeechRecognizer(
+            tokenizer.vocab_size, **(frontend or {}), **(encoder or {}), decoder=decoder
+        )
+        self.ctc_weight = ctc_weight if decoder is not None else 1.0
+        self.label_smoothing = label_smoothing
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
         self.min_lr_ratio = min_lr_ratio
@@ -53,18 +77,41 @@ class SpeechTask(AvseqTask):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.net(waves, lengths)
 
-    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits, frames = self.net(batch["waves"], batch["wave_lengths"])
-        loss = ctc_loss(
-            logits, frames, batch["tokens"], batch["token_lengths"], self.tokenizer.blank
-        )
-        return loss, logits, frames
+    def _loss(
+        self, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, CTC logits, encoder states, frames)."""
+        states, frames = self.net.encode(batch["waves"], batch["wave_lengths"])
+        logits = self.net.head(states)
+        tokens, token_lengths = batch["tokens"], batch["token_lengths"]
+        loss = logits.new_zeros((), dtype=torch.float32)
+        if self.ctc_weight > 0:
+            ctc = ctc_loss(logits, frames, tokens, token_lengths, self.tokenizer.blank)
+            loss = loss + self.ctc_weight * ctc
+        if self.ctc_weight < 1:
+            att_logits, targets = self.net.attention_logits(states, frames, tokens, token_lengths)
+            att = F.cross_entropy(
+                att_logits.float().flatten(0, 1),
+                targets.flatten(),
+                ignore_index=0,
+                label_smoothing=self.label_smoothing,
+            )
+            loss = loss + (1 - self.ctc_weight) * att
+        return loss, logits, states, frames
+
+    def greedy_texts(
+        self, logits: torch.Tensor, states: torch.Tensor, frames: torch.Tensor
+    ) -> list[str]:
+        """Greedy CTC transcripts, or greedy attention ones for an attention-only model."""
+        if self.ctc_weight > 0:
+            return ctc_greedy_texts(logits, frames, self.tokenizer)
+        return attention_greedy_texts(self.net, states, frames, self.tokenizer)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         self.log_skipped(batch)
         if "waves" not in batch:
             return None
-        loss, _, _ = self._loss(batch)
+        loss = self._loss(batch)[0]
         waves, lengths = batch["waves"], batch["wave_lengths"]
         n = waves.size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
@@ -74,8 +121,8 @@ class SpeechTask(AvseqTask):
     def _eval_step(self, batch: dict[str, Any], stage: str) -> None:
         if "waves" not in batch:
             return
-        loss, logits, frames = self._loss(batch)
-        hyps = ctc_greedy_texts(logits, frames, self.tokenizer)
+        loss, logits, states, frames = self._loss(batch)
+        hyps = self.greedy_texts(logits, states, frames)
         wer, cer = (
             (self.val_wer, self.val_cer) if stage == "val" else (self.test_wer, self.test_cer)
         )
@@ -92,5 +139,6 @@ class SpeechTask(AvseqTask):
             "format": CHECKPOINT_FORMAT,
             "net": dict(self.net.config),
             "tokenizer": self.tokenizer.to_dict(),
+            "ctc_weight": self.ctc_weight,
             "test_manifest": self.test_manifest,
         }

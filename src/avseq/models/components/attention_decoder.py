@@ -1,8 +1,10 @@
-"""LSTM caption decoder with temporal attention over encoder states, greedy and beam search.
+"""LSTM decoder with attention over encoder states, greedy and beam search: the caption
+decoder of the video model and the attention (Listen-Attend-Spell) head of the recognizer.
 
-At each step the previous hidden state queries additive attention over the video's states
-(Bahdanau et al., 2015; SA-LSTM, Yao et al., 2015); the word embedding and the attended context
-feed an LSTM cell, and the new state with the context predicts the next word.
+At each step the previous hidden state queries additive attention over the encoder's states
+(Bahdanau et al., 2015; SA-LSTM, Yao et al., 2015), location-aware for speech (Chorowski et
+al., 2015); the token embedding and the attended context feed an LSTM cell, and the new state
+with the context predicts the next token.
 """
 
 from __future__ import annotations
@@ -33,11 +35,15 @@ def length_penalty(length: torch.Tensor, alpha: float) -> torch.Tensor:
     return ((5.0 + length.float()) / 6.0) ** alpha
 
 
-class CaptionDecoder(nn.Module):
-    """Generates word ids from (B, T, C) encoder states and a (B, T) mask of valid steps.
+DecoderState = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""(h, c) of the LSTM cell and the previous step's attention weights (B, T)."""
+
+
+class AttentionDecoder(nn.Module):
+    """Generates token ids from (B, T, C) encoder states and a (B, T) mask of valid steps.
 
     Args:
-        vocab_size: words including the 4 special tokens (ids as in `WordVocab`).
+        vocab_size: tokens including the special ones (by default ids as in `WordVocab`).
         state_size: size of the encoder states attended to.
         embed_size: word embedding size.
         hidden_size: LSTM cell size.
@@ -46,9 +52,10 @@ class CaptionDecoder(nn.Module):
         concept_size: size of an optional per-video vector (the concept detector's word
             logits; their probabilities join the mean state in setting the initial LSTM
             state).
+        location_filters, location_kernel: location-aware attention (see
+            `AdditiveAttention`); 0 filters for plain additive attention.
+        pad, bos, eos: the special token ids (never predicted: pad, bos).
     """
-
-    pad, bos, eos = WordVocab.pad, WordVocab.bos, WordVocab.eos
 
     def __init__(
         self,
@@ -59,22 +66,32 @@ class CaptionDecoder(nn.Module):
         attn_size: int = 128,
         dropout: float = 0.2,
         concept_size: int = 0,
+        location_filters: int = 0,
+        location_kernel: int = 31,
+        pad: int = WordVocab.pad,
+        bos: int = WordVocab.bos,
+        eos: int = WordVocab.eos,
     ) -> None:
         super().__init__()
+        if len({pad, bos, eos}) != 3 or not all(0 <= i < vocab_size for i in (pad, bos, eos)):
+            raise ValueError(f"pad, bos, eos must be distinct ids below {vocab_size}")
+        self.pad, self.bos, self.eos = pad, bos, eos
         self.vocab_size = vocab_size
         self.concept_size = concept_size
         self.embed = nn.Embedding(vocab_size, embed_size, padding_idx=self.pad)
         self.init_state = nn.Linear(state_size + concept_size, 2 * hidden_size)
-        self.attention = AdditiveAttention(state_size, attn_size, query_size=hidden_size)
+        self.attention = AdditiveAttention(
+            state_size, attn_size, hidden_size, location_filters, location_kernel
+        )
         self.cell = nn.LSTMCell(embed_size + state_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size + state_size, vocab_size)
 
     def start(
         self, states: torch.Tensor, mask: torch.Tensor, concepts: torch.Tensor | None = None
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """Initial (h, c) from the mean of the valid states (and the concept vector), and the
-        projected attention keys."""
+    ) -> tuple[DecoderState, torch.Tensor]:
+        """Initial state: (h, c) from the mean of the valid states (and the concept vector),
+        uniform attention over the valid steps; and the projected attention keys."""
         m = mask.to(states.dtype).unsqueeze(-1)
         mean = (states * m).sum(1) / m.sum(1).clamp_min(1)
         if self.concept_size:
@@ -82,22 +99,24 @@ class CaptionDecoder(nn.Module):
                 raise ValueError("this decoder needs the concept vector")
             mean = torch.cat([mean, concepts.sigmoid().to(mean.dtype)], dim=-1)
         h, c = torch.tanh(self.init_state(mean)).chunk(2, dim=-1)
-        return (h.contiguous(), c.contiguous()), self.attention.project_keys(states)
+        uniform = mask.float() / mask.float().sum(1, keepdim=True).clamp_min(1)
+        return (h.contiguous(), c.contiguous(), uniform), self.attention.project_keys(states)
 
     def step(
         self,
         words: torch.Tensor,
-        hc: tuple[torch.Tensor, torch.Tensor],
+        state: DecoderState,
         states: torch.Tensor,
         mask: torch.Tensor,
         keys: torch.Tensor,
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """One word (B,) in -> next-word logits (B, V), new (h, c), attention (B, T)."""
-        context, weights = self.attention(states, mask, hc[0], keys)
+    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """One token (B,) in -> next-token logits (B, V), new state, attention (B, T)."""
+        h, c, previous = state
+        context, weights = self.attention(states, mask, h, keys, previous)
         x = torch.cat([self.dropout(self.embed(words)), context], dim=-1)
-        h, c = self.cell(x, hc)
+        h, c = self.cell(x, (h, c))
         logits = self.out(self.dropout(torch.cat([h, context], dim=-1)))
-        return logits, (h, c), weights
+        return logits, (h, c, weights.float()), weights
 
     def forward(
         self,
@@ -113,11 +132,11 @@ class CaptionDecoder(nn.Module):
         `sample_prob` > 0 is scheduled sampling (Bengio et al., 2015): each step's input word
         is, with that probability, the model's own previous prediction instead of the truth.
         """
-        hc, keys = self.start(states, mask, concepts)
+        state, keys = self.start(states, mask, concepts)
         logits, attention = [], []
         words = tokens[:, 0]
         for t in range(tokens.size(1) - 1):
-            step_logits, hc, weights = self.step(words, hc, states, mask, keys)
+            step_logits, state, weights = self.step(words, state, states, mask, keys)
             logits.append(step_logits)
             attention.append(weights)
             words = tokens[:, t + 1]
@@ -150,13 +169,13 @@ class CaptionDecoder(nn.Module):
     ) -> list[Hypothesis]:
         """The most likely word at each step, until `<eos>` (forced after `max_len` words)."""
         b = states.size(0)
-        hc, keys = self.start(states, mask, concepts)
+        state, keys = self.start(states, mask, concepts)
         words = states.new_full((b,), self.bos, dtype=torch.long)
         done = torch.zeros(b, dtype=torch.bool, device=states.device)
         logprob = torch.zeros(b, device=states.device)
         out, attention = [], []
         for i in range(max_len + 1):
-            logits, hc, weights = self.step(words, hc, states, mask, keys)
+            logits, state, weights = self.step(words, state, states, mask, keys)
             best, words = self._next_word_logprobs(logits, i == max_len).max(-1)
             logprob += torch.where(done, torch.zeros_like(best), best)
             words = torch.where(done, torch.full_like(words, self.pad), words)
@@ -193,7 +212,7 @@ class CaptionDecoder(nn.Module):
         mask = mask.repeat_interleave(k, 0)
         if concepts is not None:
             concepts = concepts.repeat_interleave(k, 0)
-        hc, keys = self.start(states, mask, concepts)
+        state, keys = self.start(states, mask, concepts)
         words = states.new_full((b * k,), self.bos, dtype=torch.long)
         scores = torch.full((b, k), float("-inf"), device=states.device)
         scores[:, 0] = 0.0  # all beams start equal: keep one so the first step fans out
@@ -202,7 +221,7 @@ class CaptionDecoder(nn.Module):
         attention = states.new_zeros(b * k, 0, t, dtype=torch.float)
         offset = (torch.arange(b, device=states.device) * k)[:, None]
         for i in range(max_len + 1):
-            logits, hc, weights = self.step(words, hc, states, mask, keys)
+            logits, state, weights = self.step(words, state, states, mask, keys)
             logp = self._next_word_logprobs(logits, i == max_len)
             logp[finished] = float("-inf")
             logp[finished, self.pad] = 0.0  # a finished beam only extends by padding, free
@@ -210,7 +229,7 @@ class CaptionDecoder(nn.Module):
             scores, index = cand.topk(k, dim=1)
             source = (offset + index // self.vocab_size).view(-1)
             words = (index % self.vocab_size).view(-1)
-            hc = (hc[0][source], hc[1][source])
+            state = tuple(part[source] for part in state)
             history = torch.cat([history[source], words[:, None]], 1)
             attention = torch.cat([attention[source], weights.float()[source][:, None]], 1)
             finished = finished[source] | (words == self.eos)

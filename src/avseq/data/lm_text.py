@@ -1,0 +1,157 @@
+"""Text for the language model: transcripts of speech manifests, or plain text files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from avseq.data.base import SplitDataModule
+from avseq.data.synth_speech import CorpusSpec, generate_corpus
+from avseq.data.tokenizer import CharTokenizer
+from avseq.errors import AvseqError
+from avseq.models.components.lm import lm_batch
+
+log = logging.getLogger(__name__)
+
+
+def read_sentences(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[list[int]], int]:
+    """Token id lists from a JSON-lines manifest (its "text" fields) or a text file (one
+    sentence per line). Lines that are empty, not JSON (manifests) or hold characters outside
+    the vocabulary are left out and counted.
+
+    Returns:
+        (sentences, number of lines left out).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AvseqError(f"{path}: no such text file or manifest")
+    manifest = path.suffix in (".jsonl", ".json")
+    sentences, bad = [], 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for raw in f:
+            if not raw.strip():
+                continue
+            text = raw
+            if manifest:
+                try:
+                    text = json.loads(raw).get("text", "")
+                except (json.JSONDecodeError, AttributeError):
+                    bad += 1
+                    continue
+            if not isinstance(text, str) or not tokenizer.normalize(text):
+                bad += 1
+                continue
+            try:
+                sentences.append(tokenizer.encode(text))
+            except ValueError:
+                bad += 1
+    if not sentences:
+        raise AvseqError(f"{path}: no usable sentences (one per line, or a manifest's text)")
+    if bad:
+        log.warning("%s: left out %d line(s) that were empty or not encodable", path, bad)
+    return sentences, bad
+
+
+def unigram_perplexity(train: list[list[int]], held_out: list[list[int]], eos: int) -> float:
+    """Per-token perplexity of `held_out` under add-one unigram frequencies of `train`
+    (end of sentence counted as a token): the baseline a language model must beat."""
+    counts = Counter(t for s in train for t in [*s, eos])
+    vocab = eos + 1
+    total = sum(counts.values()) + vocab
+    nll, n = 0.0, 0
+    for s in held_out:
+        for t in [*s, eos]:
+            nll -= math.log((counts[t] + 1) / total)
+            n += 1
+    return math.exp(nll / max(n, 1))
+
+
+class _Sentences(torch.utils.data.Dataset):
+    def __init__(self, sentences: list[list[int]]) -> None:
+        self.sentences = sentences
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def __getitem__(self, i: int) -> list[int]:
+        return self.sentences[i]
+
+
+class TextDataModule(SplitDataModule):
+    """Sentences for `avseq train experiment=speech_lm`.
+
+    Args:
+        corpus: the built-in spoken corpus (its train/val transcripts), generated if missing.
+        train_text, val_text: your own text files (one sentence per line) or manifests; they
+            take the place of the corpus's.
+        batch_size: sentences per batch.
+        seed: shuffling seed.
+    """
+
+    def __init__(
+        self,
+        corpus: CorpusSpec | None = None,
+        train_text: str | None = None,
+        val_text: str | None = None,
+        batch_size: int = 64,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.corpus = corpus
+        given = {"train": train_text, "val": val_text}
+        self.sources: dict[str, Path | None] = {
+            split: Path(path) if path else (corpus.manifest(split) if corpus else None)
+            for split, path in given.items()
+        }
+        self.tokenizer = CharTokenizer()
+        self.batch_size = batch_size
+        self.eval_batch_size = batch_size
+        self.seed = seed
+        self.sentences: dict[str, list[list[int]]] = {}
+
+    def prepare_data(self) -> None:
+        if self.corpus is not None and any(
+            self.sources[s] == self.corpus.manifest(s) for s in ("train", "val")
+        ):
+            generate_corpus(self.corpus)
+
+    def has_split(self, split: str) -> bool:
+        return self.sources.get(split) is not None
+
+    def task_inputs(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer}
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in ("train", "val"):
+            if split in self.sentences:
+                continue
+            source = self.sources[split]
+            if source is None:
+                raise AvseqError(f"no {split} text: set data.{split}_text=PATH")
+            self.sentences[split], _ = read_sentences(source, self.tokenizer)
+        eos = self.tokenizer.vocab_size + 1
+        self.unigram_ppl = unigram_perplexity(self.sentences["train"], self.sentences["val"], eos)
+        log.info("held-out unigram perplexity (the baseline): %.3f", self.unigram_ppl)
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+        v = self.tokenizer.vocab_size
+
+        def collate(items: list[list[int]]) -> dict[str, torch.Tensor]:
+            inputs, targets = lm_batch(items, v, v + 1)
+            return {"inputs": inputs, "targets": targets}
+
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            _Sentences(self.sentences[split]),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=collate,
+            generator=generator if shuffle else None,
+        )

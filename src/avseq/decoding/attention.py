@@ -1,0 +1,227 @@
+"""Decoding with the recognizer's attention decoder: greedy, and a batched label-synchronous
+beam search that joins the attention scores with CTC prefix scores and a language model.
+
+Joint decoding follows Watanabe et al., 2017, "Hybrid CTC/Attention Architecture for End-to-End
+Speech Recognition" (score = (1 - ctc_weight) * attention + ctc_weight * CTC prefix score
++ lm_weight * LM + length bonus per token); the CTC prefix score is their Algorithm 2, run for
+every hypothesis and every candidate token at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from avseq.features.audio import frame_mask
+
+NEG_INF = float("-inf")
+
+
+def attention_greedy_texts(net, states: torch.Tensor, frames: torch.Tensor, tokenizer) -> list[str]:
+    """Greedy attention transcripts for a recognizer's encoder states."""
+    mask = frame_mask(frames.to(states.device), states.size(1))
+    hyps = net.decoder.greedy(states, mask, max_len=int(frames.max()))
+    return [tokenizer.decode(h.tokens) for h in hyps]
+
+
+class CTCPrefixScorer:
+    """CTC prefix scores of hypotheses that grow one token at a time.
+
+    For a prefix g and every token c, the score is log P(g + c ... | x): the probability that
+    the CTC output starts with g + c (or, for `eos`, is exactly g). Kept per hypothesis: the
+    forward variables r_t^n(g), r_t^b(g) (paths ending at frame t with a non-blank / a blank)
+    and the prefix's own score.
+
+    Args:
+        log_probs: (N, T, V) CTC log-probabilities (blank = 0), one row per hypothesis.
+        lengths: (N,) valid frames; frames past a row's length are made certain blanks, which
+            leaves every probability unchanged.
+        eos: the decoder's end-of-sentence id, scored as "the output is exactly g".
+    """
+
+    def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor, eos: int) -> None:
+        n, t, v = log_probs.shape
+        x = log_probs.float().transpose(0, 1).clone()  # (T, N, V)
+        pad = ~frame_mask(lengths.to(x.device), t).T  # (T, N)
+        x[pad] = NEG_INF
+        x[..., 0][pad] = 0.0
+        self.x, self.vocab, self.eos = x, v, eos
+        blank_run = torch.cumsum(x[..., 0], dim=0)  # the empty prefix: blanks only
+        self.r = torch.stack([torch.full_like(blank_run, NEG_INF), blank_run], -1)  # (T, N, 2)
+        self.psi = x.new_zeros(n)
+        self.last = torch.full((n,), -1, dtype=torch.long, device=x.device)
+        self.empty = True
+
+    def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (N, V) prefix scores of g + c for every CTC token c (blank: -inf), their forward
+        variables (T, N, V, 2), and... the (N,) score of ending here (g + eos)."""
+        x, r = self.x, self.r
+        t_max, n, v = x.shape
+        both = torch.logaddexp(r[..., 0], r[..., 1])  # (T, N)
+        phi = both[:, :, None].expand(t_max, n, v).clone()
+        has_last = self.last >= 0
+        rows = torch.arange(n, device=x.device)[has_last]
+        phi[:, rows, self.last[has_last]] = r[:, rows, 1]  # a repeat needs a blank between
+        new = x.new_full((t_max, n, v, 2), NEG_INF)
+        if self.empty:
+            new[0, :, :, 0] = x[0]
+        psi = new[0, :, :, 0].clone()
+        for t in range(1, t_max):
+            new[t, :, :, 0] = torch.logaddexp(new[t - 1, :, :, 0], phi[t - 1]) + x[t]
+            new[t, :, :, 1] = (
+                torch.logaddexp(new[t - 1, :, :, 0], new[t - 1, :, :, 1]) + x[t, :, 0:1]
+            )
+            psi = torch.logaddexp(psi, phi[t - 1] + x[t])
+        psi[:, 0] = NEG_INF
+        ends = torch.logaddexp(r[-1, :, 0], r[-1, :, 1])
+        self._new = new
+        return psi, ends
+
+    def advance(self, source: torch.Tensor, token: torch.Tensor, psi: torch.Tensor) -> None:
+        """Keeps hypotheses `source` (N,) extended by CTC token `token` (N,) (an `eos` or
+        padding token leaves a finished hypothesis as it was) with their scores `psi` (N,)."""
+        grow = (token > 0) & (token < self.vocab)
+        safe = token.clamp(0, self.vocab - 1)
+        extended = self._new[:, source, safe]  # (T, N, 2)
+        kept = self.r[:, source]
+        self.r = torch.where(grow[None, :, None], extended, kept)
+        self.psi = torch.where(grow, psi, self.psi[source])
+        self.last = torch.where(grow, token, self.last[source])
+        self.empty = False
+        del self._new
+
+
+@dataclass
+class BeamResult:
+    """One transcript hypothesis: CTC token ids, its total score, and attention (steps, T)
+    (None when the attention decoder took no part)."""
+
+    tokens: list[int]
+    score: float
+    attention: torch.Tensor | None
+
+
+@torch.no_grad()
+def joint_beam_search(
+    net,
+    states: torch.Tensor,
+    frames: torch.Tensor,
+    ctc_logits: torch.Tensor | None,
+    beam: int = 5,
+    ctc_weight: float = 0.3,
+    lm=None,
+    lm_weight: float = 0.0,
+    length_bonus: float = 0.0,
+) -> list[list[BeamResult]]:
+    """Label-synchronous beam search over a batch of utterances, `beam` results each, best
+    first.
+
+    Args:
+        net: a `SpeechRecognizer` (its attention decoder is used unless ctc_weight is 1).
+        states: (B, T, C) encoder states; frames: (B,) valid frames.
+        ctc_logits: (B, T, V) CTC logits (needed when ctc_weight > 0).
+        ctc_weight: 0 = attention only, 1 = CTC prefix scores only.
+        lm: an `RNNLanguageModel` over the same tokens, for shallow fusion (or None).
+        lm_weight: weight of the LM's log-probabilities.
+        length_bonus: added per emitted token (offsets the LM's and CTC's bias to short
+            outputs).
+    """
+    dec = net.decoder
+    use_att = ctc_weight < 1.0
+    if use_att and dec is None:
+        raise ValueError("attention decoding needs a recognizer with an attention decoder")
+    if ctc_weight > 0 and ctc_logits is None:
+        raise ValueError("ctc_weight > 0 needs the CTC logits")
+    b, t, _ = states.shape
+    k = beam
+    vocab = net.head.proj.out_features  # CTC tokens, blank = 0
+    bos, eos = vocab, vocab + 1
+    size = vocab + 2
+    device = states.device
+    frames = frames.to(device)
+    rep = lambda z: z.repeat_interleave(k, 0)  # noqa: E731
+    mask = rep(frame_mask(frames, t))
+    if use_att:
+        att_states = rep(states)
+        dec_state, keys = dec.start(att_states, mask)
+    ctc = None
+    if ctc_weight > 0:
+        ctc = CTCPrefixScorer(rep(ctc_logits.float().log_softmax(-1)), rep(frames), eos)
+    lm_state = lm.start(b * k, device) if lm is not None and lm_weight else None
+    # an utterance's hypotheses are no longer than its frames (CTC needs a frame per token);
+    # each ends with <eos> by then at the latest
+    words = torch.full((b * k,), bos, dtype=torch.long, device=device)
+    scores = torch.full((b, k), NEG_INF, device=device)
+    scores[:, 0] = 0.0  # all beams start equal: keep one so the first step fans out
+    history = torch.zeros(b * k, 0, dtype=torch.long, device=device)
+    attention = states.new_zeros(b * k, 0, t, dtype=torch.float) if use_att else None
+    ended: list[list[BeamResult]] = [[] for _ in range(b)]
+    floor = torch.full((b,), NEG_INF, device=device)  # the beam-th best ended score
+    max_len = int(frames.max())
+    too_long = torch.arange(max_len + 1, device=device)[None, :] >= frames[:, None]  # (B, L)
+    offset = (torch.arange(b, device=device) * k)[:, None]
+    for i in range(max_len + 1):
+        step = torch.zeros(b * k, size, device=device)
+        if use_att:
+            logits, dec_state, weights = dec.step(words, dec_state, att_states, mask, keys)
+            step += (1 - ctc_weight) * logits.float().log_softmax(-1)
+        if ctc is not None:
+            psi, ends = ctc.scores()
+            delta = torch.full_like(step, NEG_INF)
+            delta[:, :vocab] = psi - ctc.psi[:, None]
+            delta[:, eos] = ends - ctc.psi
+            step += ctc_weight * delta
+        if lm_state is not None:
+            lm_logp, lm_next = lm.step(words, lm_state)
+            step += lm_weight * lm_logp
+        step[:, :vocab] += length_bonus
+        step[:, 0] = NEG_INF  # blank / padding
+        step[:, bos] = NEG_INF
+        step[too_long[:, i].repeat_interleave(k), :eos] = NEG_INF  # as long as it may be
+        cand = scores.view(-1, 1) + step  # (B*K, size)
+        # an ending that ranks among the best `beam` candidates of its utterance joins the
+        # results (kept apart, so running prefixes cannot push it out later); requiring the
+        # rank keeps beam width 1 equal to greedy decoding and curbs the bias to short outputs
+        kth = cand.view(b, -1).topk(k, dim=1).values[:, -1:]
+        end_scores = cand[:, eos].view(b, k)
+        joins = (end_scores >= kth) & (end_scores > floor[:, None])
+        for u, j in joins.nonzero().tolist():
+            row = u * k + j
+            score = float(end_scores[u, j])
+            if score <= float(floor[u]):
+                continue
+            att = None
+            if use_att:
+                att = torch.cat([attention[row], weights[row].float()[None]]).cpu()
+            ended[u].append(BeamResult(history[row].tolist(), score, att))
+            ended[u] = sorted(ended[u], key=lambda r: -r.score)[:beam]
+            if len(ended[u]) == beam:
+                floor[u] = ended[u][-1].score
+        cand[:, eos] = NEG_INF
+        scores, index = cand.view(b, -1).topk(k, dim=1)
+        source = (offset + index // size).view(-1)
+        words = (index % size).view(-1)
+        if use_att:
+            dec_state = tuple(part[source] for part in dec_state)
+            attention = torch.cat([attention[source], weights.float()[source][:, None]], 1)
+        if ctc is not None:
+            ctc.advance(source, words, psi[source, words.clamp(max=vocab - 1)])
+        if lm_state is not None:
+            lm_state = tuple(part[:, source] for part in lm_next)
+        history = torch.cat([history[source], words[:, None]], 1)
+        # stop once no running hypothesis can still beat an utterance's best ended one:
+        # scores only fall, except by the length bonus
+        best_running = scores.max(1).values + max(0.0, length_bonus) * 5
+        best_ended = torch.tensor(
+            [max((r.score for r in e), default=NEG_INF) for e in ended], device=device
+        )
+        if bool((best_ended >= best_running).all()):
+            break
+    out = []
+    for u in range(b):
+        results = ended[u]
+        for r in results:
+            r.tokens = [w for w in r.tokens if 0 < w < vocab]
+        out.append(results)
+    return out

@@ -1,0 +1,83 @@
+"""Language-model task: next-token cross-entropy, validation perplexity."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from avseq.data.tokenizer import CharTokenizer
+from avseq.models.components.lm import RNNLanguageModel
+from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+
+
+class LanguageModelTask(AvseqTask):
+    """Trains an `RNNLanguageModel` over the recognizer's tokens; logs train/loss, val/loss
+    (mean negative log-likelihood per token, end of sentence included) and val/ppl.
+
+    Args:
+        tokenizer: the recognizer's tokenizer (saved in the checkpoint; decoding checks that
+            the recognizer's is the same).
+        optimizer: builds the optimizer given `params` (a Hydra `_partial_`).
+        net: `RNNLanguageModel` arguments (embed_size, hidden_size, num_layers, dropout).
+        warmup_steps, min_lr_ratio: the learning-rate schedule.
+    """
+
+    def __init__(
+        self,
+        tokenizer: CharTokenizer,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        net: dict[str, Any] | None = None,
+        warmup_steps: int = 200,
+        min_lr_ratio: float = 0.05,
+    ) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.net = RNNLanguageModel(tokenizer.vocab_size, **(net or {}))
+        self.optimizer_factory = optimizer
+        self.warmup_steps = warmup_steps
+        self.min_lr_ratio = min_lr_ratio
+        self._val_nll = self._val_tokens = 0.0
+
+    def _nll(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(summed negative log-likelihood, number of tokens)."""
+        logits = self.net(batch["inputs"])
+        targets = batch["targets"]
+        nll = F.cross_entropy(
+            logits.float().flatten(0, 1), targets.flatten(), ignore_index=0, reduction="sum"
+        )
+        return nll, (targets != 0).sum()
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        nll, n = self._nll(batch)
+        loss = nll / n.clamp_min(1)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["inputs"].size(0))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_nll = self._val_tokens = 0.0
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        nll, n = self._nll(batch)
+        self._val_nll += float(nll)
+        self._val_tokens += float(n)
+
+    def on_validation_epoch_end(self) -> None:
+        totals = torch.tensor([self._val_nll, self._val_tokens], device=self.device)
+        totals = (
+            self.all_gather(totals).view(-1, 2).sum(0) if self.trainer.world_size > 1 else totals
+        )
+        loss = float(totals[0] / totals[1].clamp_min(1))
+        self.log("val/loss", loss, prog_bar=True, rank_zero_only=True)
+        self.log("val/ppl", math.exp(loss), prog_bar=True, rank_zero_only=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["avseq"] = {
+            "task": "speech_lm",
+            "format": CHECKPOINT_FORMAT,
+            "net": dict(self.net.config),
+            "tokenizer": self.tokenizer.to_dict(),
+        }

@@ -1,0 +1,61 @@
+"""Figures: attention alignments of the speech and caption decoders, saved atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import torch
+
+
+def save_figure(fig, path: Path) -> None:
+    """Writes `fig` to `path` (PNG) through a temporary file, then closes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> None:
+    """Saves the log-mel spectrogram of `audio_path` above the decoder's attention: one row
+    per output character (and one for end of sentence) over the encoder frames, both on the
+    same time axis."""
+    from avseq.data.audio import load_audio
+
+    wave = load_audio(audio_path, transcriber.sample_rate)
+    model = transcriber.model
+    with torch.inference_mode():
+        device = next(model.parameters()).device
+        mel, _ = model.features(wave[None].to(device), torch.tensor([wave.numel()], device=device))
+    mel = mel[0].float().cpu().numpy()
+    seconds = wave.numel() / transcriber.sample_rate
+    rows = [("␣" if ch == " " else ch) for ch in decoded.text] + ["<eos>"]
+    attention = decoded.attention[: len(rows)].float().numpy()
+    rows = rows[: attention.shape[0]]
+    width = min(40.0, max(6.0, 1.2 * seconds + 2))
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(width, 2.0 + 0.18 * len(rows)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [1.6, 0.18 * len(rows) + 0.4]},
+    )
+    top.imshow(mel, origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[0]))
+    top.set_ylabel("mel bin")
+    frames_s = attention.shape[1] * model.frame_seconds
+    bottom.imshow(
+        attention,
+        aspect="auto",
+        cmap="viridis",
+        extent=(0, frames_s, len(rows) - 0.5, -0.5),
+        interpolation="nearest",
+    )
+    bottom.set_yticks(range(len(rows)), rows, fontsize=8)
+    bottom.set_xlabel("time (s)")
+    bottom.set_ylabel("output character")
+    fig.suptitle(decoded.text or "(empty transcript)", fontsize=10)
+    save_figure(fig, path)
