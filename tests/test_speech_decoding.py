@@ -86,7 +86,10 @@ def test_ctc_prefix_scores_add_up_to_the_ctc_likelihood() -> None:
         assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
         y = torch.tensor([hyps[0].tokens])
         nll = F.ctc_loss(
-            log_probs[:, u : u + 1], y, frames[u : u + 1], torch.tensor([y.numel()]),
+            log_probs[:, u : u + 1],
+            y,
+            frames[u : u + 1],
+            torch.tensor([y.numel()]),
             reduction="sum",
         )
         assert hyps[0].score == pytest.approx(-float(nll), abs=1e-3)
@@ -212,7 +215,7 @@ def test_prefix_scorer_handles_padding_frames() -> None:
     alone = CTCPrefixScorer(lp, torch.tensor([8]), eos=TOK.vocab_size + 1)
     batch = CTCPrefixScorer(padded, torch.tensor([8]), eos=TOK.vocab_size + 1)
     for scorer in (alone, batch):
-        psi, ends = scorer.scores()
+        psi, _ = scorer.scores()
         scorer.advance(torch.tensor([0]), torch.tensor([3]), psi[:, 3])
         scorer.psi_next, scorer.ends_next = scorer.scores()
     torch.testing.assert_close(alone.psi_next, batch.psi_next)

@@ -54,8 +54,8 @@ class CTCPrefixScorer:
         self.empty = True
 
     def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (N, V) prefix scores of g + c for every CTC token c (blank: -inf), their forward
-        variables (T, N, V, 2), and... the (N,) score of ending here (g + eos)."""
+        """-> (N, V) prefix scores of g + c for every CTC token c (blank: -inf), and the (N,)
+        scores of ending here (g + eos). `advance` then picks among these extensions."""
         x, r = self.x, self.r
         t_max, n, v = x.shape
         both = torch.logaddexp(r[..., 0], r[..., 1])  # (T, N)
