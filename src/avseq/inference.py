@@ -235,6 +235,7 @@ class Transcriber:
                         self.tokenizer,
                         self.model.frame_seconds,
                         offsets[i] if offsets else 0.0,
+                        waves[i].numel() / self.sample_rate,
                     )
                 out[i] = Decoded(text, words, att if self.attention else None)
         self.compute_seconds += time.perf_counter() - start

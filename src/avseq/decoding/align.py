@@ -33,13 +33,15 @@ def word_timestamps(
     tokenizer,
     frame_seconds: float,
     offset: float = 0.0,
+    duration: float | None = None,
 ) -> list[WordTime] | None:
     """Aligns `text` to one utterance's CTC log-probabilities (T, V) and returns its words with
     times (plus `offset` seconds), or None when the text cannot fit in the frames.
 
     A word runs from the first frame of its first character to the end of the last frame of
-    its last character.
+    its last character (at most `duration`, the audio's length, after `offset`).
     """
+    last = offset + (duration if duration is not None else frames * frame_seconds)
     words = text.split()
     if not words:
         return []
@@ -62,7 +64,7 @@ def word_timestamps(
                     WordTime(
                         word,
                         offset + current[0].start * frame_seconds,
-                        offset + current[-1].end * frame_seconds,
+                        min(last, offset + current[-1].end * frame_seconds),
                         float(conf),
                     )
                 )

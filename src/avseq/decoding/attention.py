@@ -51,7 +51,7 @@ class CTCPrefixScorer:
         self.r = torch.stack([torch.full_like(blank_run, NEG_INF), blank_run], -1)  # (T, N, 2)
         self.psi = x.new_zeros(n)
         self.last = torch.full((n,), -1, dtype=torch.long, device=x.device)
-        self.empty = True
+        self.length = 0  # tokens in every running prefix (they grow together)
 
     def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (N, V) prefix scores of g + c for every CTC token c (blank: -inf), and the (N,)
@@ -64,10 +64,11 @@ class CTCPrefixScorer:
         rows = torch.arange(n, device=x.device)[has_last]
         phi[:, rows, self.last[has_last]] = r[:, rows, 1]  # a repeat needs a blank between
         new = x.new_full((t_max, n, v, 2), NEG_INF)
-        if self.empty:
+        if self.length == 0:
             new[0, :, :, 0] = x[0]
         psi = new[0, :, :, 0].clone()
-        for t in range(1, t_max):
+        # a prefix of length L + 1 cannot end before frame L: skip the frames before
+        for t in range(max(1, self.length), t_max):
             new[t, :, :, 0] = torch.logaddexp(new[t - 1, :, :, 0], phi[t - 1]) + x[t]
             new[t, :, :, 1] = (
                 torch.logaddexp(new[t - 1, :, :, 0], new[t - 1, :, :, 1]) + x[t, :, 0:1]
@@ -88,7 +89,7 @@ class CTCPrefixScorer:
         self.r = torch.where(grow[None, :, None], extended, kept)
         self.psi = torch.where(grow, psi, self.psi[source])
         self.last = torch.where(grow, token, self.last[source])
-        self.empty = False
+        self.length += 1
         del self._new
 
 
