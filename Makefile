@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 CKPT ?= runs/speech/latest/checkpoints/best.ckpt
 VIDEO_CKPT ?= runs/video/latest/checkpoints/best.ckpt
+JOINT_CKPT ?= runs/speech_joint/latest/checkpoints/best.ckpt
+LM_CKPT ?= runs/speech_lm/latest/checkpoints/best.ckpt
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
+	train-speech-joint train-speech-lm bench-decoders \
 	data-video train-video evaluate-video bench-video clean
 
 help: ## Show this help
@@ -40,8 +43,17 @@ data-speech: setup ## Generate the built-in spoken corpus (cached; ARGS="data.co
 train-speech: setup ## Train the speech recognizer (ARGS="trainer=gpu model.net.rnn_type=lstm")
 	$(AVSEQ) train experiment=speech $(ARGS)
 
-evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split (CKPT=path/to.ckpt)
+evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split (CKPT=path/to.ckpt ARGS="--decoder joint --lm lm.ckpt")
 	$(AVSEQ) evaluate --checkpoint $(CKPT) $(ARGS)
+
+train-speech-joint: setup ## Train the joint CTC/attention recognizer (same encoder and budget as train-speech)
+	$(AVSEQ) train experiment=speech_joint $(ARGS)
+
+train-speech-lm: setup ## Train the character LSTM language model on the built-in transcripts (ARGS="data.train_text=my.txt ...")
+	$(AVSEQ) train experiment=speech_lm $(ARGS)
+
+bench-decoders: setup ## Compare speech decoders on the test split: WER/CER/speed (JOINT_CKPT=..., LM_CKPT=...)
+	$(PY) -m avseq.bench.decoding --checkpoint $(JOINT_CKPT) --lm $(LM_CKPT) $(ARGS)
 
 bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed
 	$(PY) -m avseq.bench.speech $(ARGS)

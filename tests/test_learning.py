@@ -7,6 +7,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from avseq.data.synth_speech import synthesize
 from avseq.data.tokenizer import CharTokenizer
+from avseq.decoding.align import word_timestamps
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.metrics.asr import ASRScore
 from avseq.models.components.ctc_head import ctc_loss
@@ -24,15 +25,17 @@ PHRASES = [
 ]
 
 
-@needs_espeak
-def test_tiny_model_overfits_generated_utterances() -> None:
+def overfit(
+    waves: list[torch.Tensor], texts: list[str], max_steps: int = 600
+) -> tuple[SpeechRecognizer, float, list[str]]:
+    """Trains a tiny recognizer on `waves` until greedy CER < 5% (or `max_steps`); returns the
+    model (eval mode), the CER and the transcripts."""
     torch.manual_seed(0)
     tok = CharTokenizer()
-    waves = [synthesize(p, "en-us", 170, 50, 16000) for p in PHRASES]
     batch = pad_sequence(waves, batch_first=True)
     lengths = torch.tensor([w.numel() for w in waves])
-    targets = pad_sequence([torch.tensor(tok.encode(p)) for p in PHRASES], batch_first=True)
-    target_lengths = torch.tensor([len(p) for p in PHRASES])
+    targets = pad_sequence([torch.tensor(tok.encode(p)) for p in texts], batch_first=True)
+    target_lengths = torch.tensor([len(p) for p in texts])
     model = SpeechRecognizer(
         tok.vocab_size,
         n_mels=40,
@@ -44,8 +47,8 @@ def test_tiny_model_overfits_generated_utterances() -> None:
         time_masks=0,
     )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    cer = 1.0
-    for step in range(600):
+    cer, hyps = 1.0, []
+    for step in range(max_steps):
         model.train()
         logits, frames = model(batch, lengths)
         loss = ctc_loss(logits, frames, targets, target_lengths)
@@ -58,12 +61,58 @@ def test_tiny_model_overfits_generated_utterances() -> None:
             with torch.no_grad():
                 hyps = ctc_greedy_texts(*model(batch, lengths), tok)
             score = ASRScore()
-            for ref, hyp in zip(PHRASES, hyps, strict=True):
+            for ref, hyp in zip(texts, hyps, strict=True):
                 score.add(ref, hyp)
             cer = score.chars.rate
             if cer < 0.05:
                 break
-    assert cer < 0.05, f"CER {cer:.3f} after {step + 1} steps: {hyps}"
+    return model.eval(), cer, hyps
+
+
+@needs_espeak
+def test_tiny_model_overfits_generated_utterances() -> None:
+    waves = [synthesize(p, "en-us", 170, 50, 16000) for p in PHRASES]
+    _, cer, hyps = overfit(waves, PHRASES)
+    assert cer < 0.05, f"CER {cer:.3f}: {hyps}"
+
+
+def trimmed(wave: torch.Tensor, threshold: float = 0.02) -> torch.Tensor:
+    loud = (wave.abs() > threshold * wave.abs().max()).nonzero()
+    return wave[int(loud[0]) : int(loud[-1]) + 1]
+
+
+@needs_espeak
+def test_word_timestamps_match_known_word_boundaries() -> None:
+    """Utterances made of separately spoken words with silences between them, so every word's
+    start and end are known; the recognizer's timestamps fall within 0.1 s of them."""
+    rate = 16000
+    phrases = ["open door now", "seven lights", "call mother", "play red jazz", "stop"]
+    words = {w: trimmed(synthesize(w, "en-us", 160, 50, rate)) for p in phrases for w in p.split()}
+    waves, truth = [], []
+    for i, phrase in enumerate(phrases):
+        parts, bounds, t = [torch.zeros(int(0.3 * rate))], [], 0.3
+        for j, w in enumerate(phrase.split()):
+            gap = torch.zeros(int((0.25 + 0.1 * ((i + j) % 3)) * rate))
+            bounds.append((t, t + words[w].numel() / rate))
+            t += (words[w].numel() + gap.numel()) / rate
+            parts += [words[w], gap]
+        waves.append(torch.cat(parts))
+        truth.append(bounds)
+    model, cer, hyps = overfit(waves, phrases, max_steps=800)
+    assert cer < 0.05, f"CER {cer:.3f}: {hyps}"
+    tok = CharTokenizer()
+    lengths = torch.tensor([w.numel() for w in waves])
+    with torch.no_grad():
+        logits, frames = model(pad_sequence(waves, batch_first=True), lengths)
+    errors = []
+    for u, phrase in enumerate(phrases):
+        timed = word_timestamps(
+            logits[u].log_softmax(-1), int(frames[u]), phrase, tok, model.frame_seconds
+        )
+        assert [w.word for w in timed] == phrase.split()
+        for w, (start, end) in zip(timed, truth[u], strict=True):
+            errors += [abs(w.start - start), abs(w.end - end)]
+    assert max(errors) <= 0.1, f"boundary errors (s): {sorted(errors)[-5:]}"
 
 
 def test_tiny_video_model_overfits_a_handful_of_clips() -> None:

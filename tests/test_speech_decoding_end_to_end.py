@@ -59,6 +59,7 @@ def test_lm_training_reports_perplexity(models: dict) -> None:
     assert Path(models["lm"]).is_file()
     assert result["val/ppl"] > 1.0
     assert result["val/ppl"] == pytest.approx(np.exp(result["val/loss"]), rel=1e-4)
+    assert result["val/unigram_ppl"] > 1.0  # the baseline, logged beside it
 
 
 @pytest.mark.parametrize(

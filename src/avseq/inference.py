@@ -185,6 +185,12 @@ class Transcriber:
     def _decode(
         self, states: torch.Tensor, frames: torch.Tensor, logits: torch.Tensor
     ) -> list[tuple[str, torch.Tensor | None]]:
+        """(text with single spaces, attention or None) per utterance."""
+        return [(" ".join(t.split()), a) for t, a in self._search(states, frames, logits)]
+
+    def _search(
+        self, states: torch.Tensor, frames: torch.Tensor, logits: torch.Tensor
+    ) -> list[tuple[str, torch.Tensor | None]]:
         opts, tok = self.options, self.tokenizer
         if opts.decoder == "greedy":
             if self.ctc_trained:
@@ -205,6 +211,7 @@ class Transcriber:
             lm=self.lm,
             lm_weight=opts.lm_weight if self.lm is not None else 0.0,
             length_bonus=opts.word_score,
+            keep_attention=self.attention,
         )
         return [(tok.decode(r[0].tokens), r[0].attention) for r in results]
 
@@ -322,10 +329,12 @@ def write_report(
 
 
 def evaluate_speech(
-    transcriber: Transcriber, manifest: str | Path, out_dir: Path
+    transcriber: Transcriber, manifest: str | Path, out_dir: Path, limit: int | None = None
 ) -> dict[str, Any]:
-    """WER/CER with S/D/I counts on a manifest; writes predictions.jsonl, summary.json/.md."""
+    """WER/CER with S/D/I counts on a manifest (its first `limit` utterances if given); writes
+    predictions.jsonl, summary.json/.md."""
     utts, problems = read_manifest(manifest, transcriber.tokenizer, on_error="skip")
+    utts = utts[:limit] if limit else utts
     for problem in problems:
         log.warning("skipped: %s", problem)
     score, rows, skipped = ASRScore(), [], len(problems)

@@ -53,44 +53,62 @@ class CTCPrefixScorer:
         self.last = torch.full((n,), -1, dtype=torch.long, device=x.device)
         self.length = 0  # tokens in every running prefix (they grow together)
 
-    def scores(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (N, V) prefix scores of g + c for every CTC token c (blank: -inf), and the (N,)
-        scores of ending here (g + eos). `advance` then picks among these extensions."""
+    def scores(self, candidates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prefix scores of g + c for the (N, M) `candidates` c of each hypothesis (default:
+        every token; the blank scores -inf) -> (N, M) scores, and the (N,) scores of ending
+        here (g + eos). `advance` then picks among these extensions."""
         x, r = self.x, self.r
         t_max, n, v = x.shape
+        if candidates is None:
+            candidates = torch.arange(v, device=x.device).expand(n, v)
+        m = candidates.size(1)
+        xc = x.gather(2, candidates[None].expand(t_max, n, m))  # (T, N, M)
         both = torch.logaddexp(r[..., 0], r[..., 1])  # (T, N)
-        phi = both[:, :, None].expand(t_max, n, v).clone()
-        has_last = self.last >= 0
-        rows = torch.arange(n, device=x.device)[has_last]
-        phi[:, rows, self.last[has_last]] = r[:, rows, 1]  # a repeat needs a blank between
-        new = x.new_full((t_max, n, v, 2), NEG_INF)
+        repeat = (candidates == self.last[:, None])[None]  # a repeat needs a blank between
+        phi = torch.where(repeat, r[..., 1:2], both[..., None])  # (T, N, M)
+        rn = x.new_full((t_max, n, m), NEG_INF)  # paths of g + c ending in c at frame t
+        rb = x.new_full((t_max, n, m), NEG_INF)  # ... ending in a blank
         if self.length == 0:
-            new[0, :, :, 0] = x[0]
-        psi = new[0, :, :, 0].clone()
+            rn[0] = xc[0]
+        psi = rn[0].clone()
+        blank = x[..., 0:1]
         # a prefix of length L + 1 cannot end before frame L: skip the frames before
         for t in range(max(1, self.length), t_max):
-            new[t, :, :, 0] = torch.logaddexp(new[t - 1, :, :, 0], phi[t - 1]) + x[t]
-            new[t, :, :, 1] = (
-                torch.logaddexp(new[t - 1, :, :, 0], new[t - 1, :, :, 1]) + x[t, :, 0:1]
-            )
-            psi = torch.logaddexp(psi, phi[t - 1] + x[t])
-        psi[:, 0] = NEG_INF
+            rn[t] = torch.logaddexp(rn[t - 1], phi[t - 1]) + xc[t]
+            rb[t] = torch.logaddexp(rn[t - 1], rb[t - 1]) + blank[t]
+            psi = torch.logaddexp(psi, phi[t - 1] + xc[t])
+        psi = psi.masked_fill(candidates == 0, NEG_INF)
         ends = torch.logaddexp(r[-1, :, 0], r[-1, :, 1])
-        self._new = new
+        self._new, self._candidates = (rn, rb), candidates
         return psi, ends
 
     def advance(self, source: torch.Tensor, token: torch.Tensor, psi: torch.Tensor) -> None:
-        """Keeps hypotheses `source` (N,) extended by CTC token `token` (N,) (an `eos` or
-        padding token leaves a finished hypothesis as it was) with their scores `psi` (N,)."""
-        grow = (token > 0) & (token < self.vocab)
-        safe = token.clamp(0, self.vocab - 1)
-        extended = self._new[:, source, safe]  # (T, N, 2)
+        """Keeps hypotheses `source` (N,) extended by token `token` (N,), one of the
+        candidates last scored (any other token, e.g. padding, leaves a hypothesis as it
+        was), with their scores `psi` (N,)."""
+        match = self._candidates[source] == token[:, None]  # (N, M)
+        grow = match.any(1) & (token > 0)
+        pos = match.float().argmax(1)
+        rn, rb = self._new
+        extended = torch.stack([rn[:, source, pos], rb[:, source, pos]], -1)  # (T, N, 2)
         kept = self.r[:, source]
         self.r = torch.where(grow[None, :, None], extended, kept)
         self.psi = torch.where(grow, psi, self.psi[source])
         self.last = torch.where(grow, token, self.last[source])
         self.length += 1
-        del self._new
+        del self._new, self._candidates
+
+
+def psi_of(
+    psi: torch.Tensor, candidates: torch.Tensor | None, source: torch.Tensor, words: torch.Tensor
+) -> torch.Tensor:
+    """The prefix score of each kept hypothesis: its source's score for the chosen token
+    (-inf when that token was not a candidate, i.e. `eos` or padding)."""
+    if candidates is None:
+        return psi[source, words.clamp(max=psi.size(1) - 1)]
+    match = candidates[source] == words[:, None]
+    picked = psi[source].gather(1, match.float().argmax(1, keepdim=True))[:, 0]
+    return torch.where(match.any(1), picked, torch.full_like(picked, NEG_INF))
 
 
 @dataclass
@@ -114,6 +132,8 @@ def joint_beam_search(
     lm=None,
     lm_weight: float = 0.0,
     length_bonus: float = 0.0,
+    keep_attention: bool = False,
+    pre_beam: float = 1.5,
 ) -> list[list[BeamResult]]:
     """Label-synchronous beam search over a batch of utterances, `beam` results each, best
     first.
@@ -127,6 +147,10 @@ def joint_beam_search(
         lm_weight: weight of the LM's log-probabilities.
         length_bonus: added per emitted token (offsets the LM's and CTC's bias to short
             outputs).
+        keep_attention: return each result's attention weights (for plots).
+        pre_beam: with the attention decoder, CTC prefix scores are computed only for the
+            `pre_beam * beam` tokens the decoder (and LM) rank best at each step, as in
+            ESPnet; the others are not considered.
     """
     dec = net.decoder
     use_att = ctc_weight < 1.0
@@ -156,7 +180,9 @@ def joint_beam_search(
     scores = torch.full((b, k), NEG_INF, device=device)
     scores[:, 0] = 0.0  # all beams start equal: keep one so the first step fans out
     history = torch.zeros(b * k, 0, dtype=torch.long, device=device)
-    attention = states.new_zeros(b * k, 0, t, dtype=torch.float) if use_att else None
+    keep_attention = keep_attention and use_att
+    attention = states.new_zeros(b * k, 0, t, dtype=torch.float) if keep_attention else None
+    n_pre = min(vocab - 1, max(1, int(pre_beam * k)))
     ended: list[list[BeamResult]] = [[] for _ in range(b)]
     floor = torch.full((b,), NEG_INF, device=device)  # the beam-th best ended score
     max_len = int(frames.max())
@@ -167,15 +193,21 @@ def joint_beam_search(
         if use_att:
             logits, dec_state, weights = dec.step(words, dec_state, att_states, mask, keys)
             step += (1 - ctc_weight) * logits.float().log_softmax(-1)
-        if ctc is not None:
-            psi, ends = ctc.scores()
-            delta = torch.full_like(step, NEG_INF)
-            delta[:, :vocab] = psi - ctc.psi[:, None]
-            delta[:, eos] = ends - ctc.psi
-            step += ctc_weight * delta
         if lm_state is not None:
             lm_logp, lm_next = lm.step(words, lm_state)
             step += lm_weight * lm_logp
+        if ctc is not None:
+            candidates = None
+            if use_att:  # pre-beam: CTC scores for the best few tokens only
+                candidates = step[:, 1:vocab].topk(n_pre, dim=1).indices + 1
+            psi, ends = ctc.scores(candidates)
+            delta = torch.full_like(step, NEG_INF)
+            if candidates is None:
+                delta[:, :vocab] = psi - ctc.psi[:, None]
+            else:
+                delta.scatter_(1, candidates, psi - ctc.psi[:, None])
+            delta[:, eos] = ends - ctc.psi
+            step += ctc_weight * delta
         step[:, :vocab] += length_bonus
         step[:, 0] = NEG_INF  # blank / padding
         step[:, bos] = NEG_INF
@@ -193,7 +225,7 @@ def joint_beam_search(
             if score <= float(floor[u]):
                 continue
             att = None
-            if use_att:
+            if keep_attention:
                 att = torch.cat([attention[row], weights[row].float()[None]]).cpu()
             ended[u].append(BeamResult(history[row].tolist(), score, att))
             ended[u] = sorted(ended[u], key=lambda r: -r.score)[:beam]
@@ -205,9 +237,10 @@ def joint_beam_search(
         words = (index % size).view(-1)
         if use_att:
             dec_state = tuple(part[source] for part in dec_state)
+        if keep_attention:
             attention = torch.cat([attention[source], weights.float()[source][:, None]], 1)
         if ctc is not None:
-            ctc.advance(source, words, psi[source, words.clamp(max=vocab - 1)])
+            ctc.advance(source, words, psi_of(psi, candidates, source, words))
         if lm_state is not None:
             lm_state = tuple(part[:, source] for part in lm_next)
         history = torch.cat([history[source], words[:, None]], 1)

@@ -73,6 +73,9 @@ class LanguageModelTask(AvseqTask):
         loss = float(totals[0] / totals[1].clamp_min(1))
         self.log("val/loss", loss, prog_bar=True, rank_zero_only=True)
         self.log("val/ppl", math.exp(loss), prog_bar=True, rank_zero_only=True)
+        baseline = getattr(getattr(self.trainer, "datamodule", None), "unigram_ppl", None)
+        if baseline is not None:  # what a model that ignores context would score
+            self.log("val/unigram_ppl", baseline, rank_zero_only=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["avseq"] = {
