@@ -220,3 +220,32 @@ def test_prefix_scorer_handles_padding_frames() -> None:
         scorer.psi_next, scorer.ends_next = scorer.scores()
     torch.testing.assert_close(alone.psi_next, batch.psi_next)
     torch.testing.assert_close(alone.ends_next, batch.ends_next)
+
+
+def write_arpa(path, logprobs: dict[str, float]) -> str:
+    """A KenLM ARPA file: unigrams with the given log10 probabilities (and one bigram, as
+    KenLM needs at least two orders)."""
+    entries = {"<s>": -99.0, "</s>": -1.0, "<unk>": -5.0, **logprobs}
+    lines = ["\\data\\", f"ngram 1={len(entries)}", "ngram 2=1", "", "\\1-grams:"]
+    lines += [f"{p:.4f}\t{w}\t0.0" for w, p in entries.items()]
+    lines += ["", "\\2-grams:", "-0.1\tthe door", "", "\\end\\", ""]
+    path.write_text("\n".join(lines))
+    return str(path)
+
+
+def test_kenlm_word_model_decides_between_lexicon_words(tmp_path) -> None:
+    """An ambiguous word (p or v heard equally) is resolved by the ARPA model's preference."""
+    logits = peaky_emissions(["open the door"], seed=5)
+    p, v = TOK.encode("p")[0], TOK.encode("v")[0]
+    frame = 2 + 1 * 3  # the second character's frame
+    logits[0, frame, v] = logits[0, frame, p]
+    frames = torch.tensor([logits.size(1)])
+    lexicon = ["open", "oven", "the", "door"]
+    texts = {}
+    for favoured, other in [("open", "oven"), ("oven", "open")]:
+        arpa = write_arpa(
+            tmp_path / f"{favoured}.arpa", {favoured: -1.0, other: -3.0, "the": -1.0, "door": -1.0}
+        )
+        search = CTCBeamSearch(TOK, beam=16, lexicon=lexicon, lm=arpa, lm_weight=1.0)
+        texts[favoured] = search(logits, frames)[0]
+    assert texts == {"open": "open the door", "oven": "oven the door"}
