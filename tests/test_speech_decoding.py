@@ -212,8 +212,8 @@ def test_prefix_scorer_handles_padding_frames() -> None:
     torch.manual_seed(7)
     lp = torch.randn(1, 8, TOK.vocab_size).log_softmax(-1)
     padded = torch.cat([lp, torch.randn(1, 5, TOK.vocab_size).log_softmax(-1)], 1)
-    alone = CTCPrefixScorer(lp, torch.tensor([8]), eos=TOK.vocab_size + 1)
-    batch = CTCPrefixScorer(padded, torch.tensor([8]), eos=TOK.vocab_size + 1)
+    alone = CTCPrefixScorer(lp, torch.tensor([8]))
+    batch = CTCPrefixScorer(padded, torch.tensor([8]))
     for scorer in (alone, batch):
         psi, _ = scorer.scores()
         scorer.advance(torch.tensor([0]), torch.tensor([3]), psi[:, 3])

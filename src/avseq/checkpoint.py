@@ -68,10 +68,7 @@ def load_speech_model(
         model = SpeechRecognizer(**meta["net"])
         model.load_state_dict(_net_state(ckpt))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0][:160]
-        raise AvseqError(
-            f"{path}: the checkpoint's model does not match this avseq version ({first})"
-        ) from None
+        raise _mismatch(path, err) from None
     return model.eval().to(device), tokenizer, meta
 
 
@@ -91,10 +88,7 @@ def load_language_model(
         model = RNNLanguageModel(**meta["net"])
         model.load_state_dict(_net_state(ckpt))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0][:160]
-        raise AvseqError(
-            f"{path}: the checkpoint's model does not match this avseq version ({first})"
-        ) from None
+        raise _mismatch(path, err) from None
     if lm_tokenizer.to_dict() != tokenizer.to_dict():
         raise AvseqError(
             f"{path}: the language model's units ({lm_tokenizer.alphabet!r}) differ from the "
@@ -136,11 +130,14 @@ def load_video_model(
             if len(meta["vocab"]) != config.get("vocab_size", 0):
                 raise ValueError("caption vocabulary and model size differ")
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        first = str(err).strip().splitlines()[0][:160]
-        raise AvseqError(
-            f"{path}: the checkpoint's model does not match this avseq version ({first})"
-        ) from None
+        raise _mismatch(path, err) from None
     return model.eval().to(device), meta
+
+
+def _mismatch(path: str | Path, err: Exception) -> AvseqError:
+    """The one-line error for a checkpoint whose model this version cannot rebuild."""
+    first = str(err).strip().splitlines()[0][:160]
+    return AvseqError(f"{path}: the checkpoint's model does not match this avseq version ({first})")
 
 
 def _net_state(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:

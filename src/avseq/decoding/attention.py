@@ -37,16 +37,15 @@ class CTCPrefixScorer:
         log_probs: (N, T, V) CTC log-probabilities (blank = 0), one row per hypothesis.
         lengths: (N,) valid frames; frames past a row's length are made certain blanks, which
             leaves every probability unchanged.
-        eos: the decoder's end-of-sentence id, scored as "the output is exactly g".
     """
 
-    def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor, eos: int) -> None:
-        n, t, v = log_probs.shape
+    def __init__(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
+        n, t, _ = log_probs.shape
         x = log_probs.float().transpose(0, 1).clone()  # (T, N, V)
         pad = ~frame_mask(lengths.to(x.device), t).T  # (T, N)
         x[pad] = NEG_INF
         x[..., 0][pad] = 0.0
-        self.x, self.vocab, self.eos = x, v, eos
+        self.x = x
         blank_run = torch.cumsum(x[..., 0], dim=0)  # the empty prefix: blanks only
         self.r = torch.stack([torch.full_like(blank_run, NEG_INF), blank_run], -1)  # (T, N, 2)
         self.psi = x.new_zeros(n)
@@ -172,7 +171,7 @@ def joint_beam_search(
         dec_state, keys = dec.start(att_states, mask)
     ctc = None
     if ctc_weight > 0:
-        ctc = CTCPrefixScorer(rep(ctc_logits.float().log_softmax(-1)), rep(frames), eos)
+        ctc = CTCPrefixScorer(rep(ctc_logits.float().log_softmax(-1)), rep(frames))
     lm_state = lm.start(b * k, device) if lm is not None and lm_weight else None
     # an utterance's hypotheses are no longer than its frames (CTC needs a frame per token);
     # each ends with <eos> by then at the latest
