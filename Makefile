@@ -6,9 +6,14 @@ AVSEQ := $(VENV)/bin/avseq
 STAMP := $(VENV)/.installed
 ARGS ?=
 CKPT ?= runs/speech/latest/checkpoints/best.ckpt
+# the word 3-gram LM the speech recipes write beside their checkpoints; evaluate-speech decodes
+# with it (lexicon-constrained CTC beam search) when it is there, else greedily
+WORD_LM ?= $(abspath $(dir $(CKPT))../words-3gram.arpa)
+DECODE ?= $(if $(wildcard $(WORD_LM)),--decoder ctc-beam --lm $(WORD_LM),--decoder greedy)
 VIDEO_CKPT ?= runs/video/latest/checkpoints/best.ckpt
 JOINT_CKPT ?= runs/speech_joint/latest/checkpoints/best.ckpt
 LM_CKPT ?= runs/speech_lm/latest/checkpoints/best.ckpt
+JOINT_WORD_LM ?= $(abspath $(dir $(JOINT_CKPT))../words-3gram.arpa)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
@@ -43,8 +48,8 @@ data-speech: setup ## Generate the built-in spoken corpus (cached; ARGS="data.co
 train-speech: setup ## Train the speech recognizer (ARGS="trainer=gpu model.net.rnn_type=lstm")
 	$(AVSEQ) train experiment=speech $(ARGS)
 
-evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split (CKPT=path/to.ckpt ARGS="--decoder joint --lm lm.ckpt")
-	$(AVSEQ) evaluate --checkpoint $(CKPT) $(ARGS)
+evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split: CTC beam search with the run's word LM when it has one (CKPT=path/to.ckpt DECODE="--decoder greedy")
+	$(AVSEQ) evaluate --checkpoint $(CKPT) $(DECODE) $(ARGS)
 
 train-speech-joint: setup ## Train the joint CTC/attention recognizer (same encoder and budget as train-speech)
 	$(AVSEQ) train experiment=speech_joint $(ARGS)
@@ -53,7 +58,8 @@ train-speech-lm: setup ## Train the character LSTM language model on the built-i
 	$(AVSEQ) train experiment=speech_lm $(ARGS)
 
 bench-decoders: setup ## Compare speech decoders on the test split: WER/CER/speed (JOINT_CKPT=..., LM_CKPT=...)
-	$(PY) -m avseq.bench.decoding --checkpoint $(JOINT_CKPT) --lm $(LM_CKPT) $(ARGS)
+	$(PY) -m avseq.bench.decoding --checkpoint $(JOINT_CKPT) --lm $(LM_CKPT) \
+		$(if $(wildcard $(JOINT_WORD_LM)),--word-lm $(JOINT_WORD_LM),) $(ARGS)
 
 bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed
 	$(PY) -m avseq.bench.speech $(ARGS)

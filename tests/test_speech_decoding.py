@@ -13,9 +13,25 @@ from torch.nn.utils.rnn import pad_sequence
 from avseq.data.lm_text import unigram_perplexity
 from avseq.data.text import SentenceGenerator
 from avseq.data.tokenizer import CharTokenizer
-from avseq.decoding.align import WordTime, srt_cues, to_srt, word_timestamps
+from avseq.decoding.align import (
+    WordTime,
+    snap_to_pauses,
+    speech_segments,
+    srt_cues,
+    to_srt,
+    word_timestamps,
+)
 from avseq.decoding.attention import CTCPrefixScorer, joint_beam_search
 from avseq.decoding.ctc import CTCBeamSearch, ctc_greedy
+from avseq.decoding.ngram import (
+    kneser_ney,
+    log10prob,
+    read_arpa_words,
+    sentence_log10prob,
+)
+from avseq.decoding.ngram import (
+    write_arpa as write_ngram_arpa,
+)
 from avseq.features.audio import frame_mask
 from avseq.models.components.attention import AdditiveAttention
 from avseq.models.components.lm import RNNLanguageModel, lm_batch
@@ -249,3 +265,90 @@ def test_kenlm_word_model_decides_between_lexicon_words(tmp_path) -> None:
         search = CTCBeamSearch(TOK, beam=16, lexicon=lexicon, lm=arpa, lm_weight=1.0)
         texts[favoured] = search(logits, frames)[0]
     assert texts == {"open": "open the door", "oven": "oven the door"}
+
+
+def bursts(spans: list[tuple[float, float]], total: float, rate: int = 8000, seed: int = 0):
+    """Noise at -45 dB with tone bursts (speech stand-ins) at the given (start, end) seconds."""
+    g = torch.Generator().manual_seed(seed)
+    wave = 0.005 * torch.randn(int(total * rate), generator=g)
+    t = torch.arange(wave.numel()) / rate
+    for a, b in spans:
+        inside = (t >= a) & (t < b)
+        wave[inside] += 0.3 * torch.sin(2 * torch.pi * 220 * t[inside])
+    return wave
+
+
+def test_speech_segments_find_the_stretches_between_pauses() -> None:
+    spans = [(0.3, 0.8), (0.85, 1.2), (1.6, 2.1)]  # a 50 ms gap is not a pause
+    segments = speech_segments(bursts(spans, 2.5), 8000)
+    assert len(segments) == 2
+    for (a, b), (ta, tb) in zip(segments, [(0.3, 1.2), (1.6, 2.1)], strict=True):
+        assert abs(a - ta) <= 0.02 and abs(b - tb) <= 0.02
+    flat = 0.3 * torch.randn(8000)  # no pause anywhere: nothing to snap to
+    assert speech_segments(flat, 8000) is None
+
+
+def test_word_edges_move_onto_the_speech() -> None:
+    """Aligned spikes late or early (in a chunk that starts 10 s into the file) are put back
+    on the speech, a distant noise no word is near stays unclaimed, and two words sharing a
+    stretch keep their aligned inner boundary."""
+    segments = [(0.3, 0.7), (1.5, 2.4), (3.6, 3.8)]  # seconds into the chunk; the last: a cough
+    words = [
+        WordTime("open", 10.55, 10.95, 0.9),  # late
+        WordTime("the", 11.3, 11.6, 0.9),  # early
+        WordTime("door", 11.9, 12.1, 0.9),
+    ]
+    snapped = snap_to_pauses(words, segments, offset=10.0)
+    times = [(round(w.start - 10, 6), round(w.end - 10, 6)) for w in snapped]
+    assert times == [(0.3, 0.7), (1.5, 1.6), (1.9, 2.4)]
+    assert [w.word for w in snapped] == ["open", "the", "door"]
+
+
+def kn_sentences() -> list[list[str]]:
+    return [s.split() for s in ["open the door"] * 4 + ["close the door", "the oven is hot"]]
+
+
+def test_kneser_ney_is_a_distribution_with_continuation_counts() -> None:
+    model = kneser_ney(kn_sentences(), order=3)
+    vocab = [w for (w,) in model[0] if w != "<s>"]
+    for history in [(), ("<s>",), ("the",), ("<s>", "open"), ("oven", "the"), ("hot", "door")]:
+        total = sum(10 ** log10prob(model, history, w) for w in vocab)
+        assert total == pytest.approx(1.0, abs=1e-6), history
+    # "door" follows only "the"; "the" follows three different words: continuation counts
+    # give "the" the larger unigram share although "door" is as frequent
+    assert model[0][("the",)][0] > model[0][("door",)][0]
+    seen = sentence_log10prob(model, ["open", "the", "door"])
+    assert seen > sentence_log10prob(model, ["door", "the", "open"])
+
+
+def test_word_ngram_arpa_resolves_an_ambiguous_word_by_context(tmp_path) -> None:
+    """p or v heard equally in "o?en the door": a model of the transcripts picks the word
+    its text supports."""
+    logits = peaky_emissions(["open the door"], seed=5)
+    p, v = TOK.encode("p")[0], TOK.encode("v")[0]
+    frame = 2 + 1 * 3
+    logits[0, frame, v] = logits[0, frame, p]
+    frames = torch.tensor([logits.size(1)])
+    texts = {}
+    for favoured in ["open", "oven"]:
+        sentences = [f"{favoured} the door".split()] * 3 + [["the", "oven", "is", "hot"]]
+        sentences += [["open", "the", "box"]]
+        arpa = write_ngram_arpa(kneser_ney(sentences, 3), tmp_path / f"{favoured}.arpa")
+        lexicon = read_arpa_words(arpa)
+        assert sorted(lexicon) == sorted({w for s in sentences for w in s})
+        search = CTCBeamSearch(TOK, beam=16, lexicon=lexicon, lm=str(arpa), lm_weight=1.0)
+        texts[favoured] = search(logits, frames)[0]
+    assert texts == {"open": "open the door", "oven": "oven the door"}
+
+
+def test_word_score_moves_word_breaks_in_lexicon_free_search() -> None:
+    """A space heard as likely as silence: a word bonus splits the words, a penalty joins
+    them (lexicon-free decoding scores words through the space token)."""
+    logits = peaky_emissions(["red apple"], seed=3)
+    space = TOK.alphabet.index(" ") + 1
+    frame = 2 + 3 * 3  # the space's frame
+    logits[0, frame, space] = logits[0, frame, 0]
+    frames = torch.tensor([logits.size(1)])
+    split = CTCBeamSearch(TOK, beam=16, word_score=3.0)(logits, frames)[0]
+    joined = CTCBeamSearch(TOK, beam=16, word_score=-3.0)(logits, frames)[0]
+    assert (split, joined) == ("red apple", "redapple")

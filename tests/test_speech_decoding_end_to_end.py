@@ -95,6 +95,26 @@ def test_lexicon_from_a_manifest(models: dict, tiny_corpus: CorpusSpec, tmp_path
     assert all(set(r["hypothesis"].split()) <= words for r in rows)
 
 
+def test_word_lm_from_a_manifest(models: dict, tiny_corpus: CorpusSpec, tmp_path: Path) -> None:
+    """avseq word-lm builds an ARPA model of the training transcripts; CTC beam search with it
+    (and no --lexicon) writes only its words."""
+    train_manifest = str(tiny_corpus.manifest("train"))
+    arpa = tmp_path / "words.arpa"
+    assert main(["word-lm", train_manifest, "--order", "3", "--output", str(arpa)]) == 0
+    assert arpa.read_text().startswith("\n\\data\\")
+    args = ["evaluate", "--checkpoint", models["joint"], "--output-dir", str(tmp_path / "ev")]
+    assert main([*args, "--decoder", "ctc-beam", "--lm", str(arpa), "--lm-weight", "1"]) == 0
+    words = {
+        w
+        for line in Path(train_manifest).read_text().splitlines()
+        for w in json.loads(line)["text"].split()
+    }
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert "lexicon" in summary["decoding"] or "words.arpa" in summary["decoding"]
+    rows = [json.loads(x) for x in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    assert all(set(r["hypothesis"].split()) <= words for r in rows)
+
+
 def test_transcribe_timestamps_srt_and_attention_plot(models: dict, tmp_path: Path) -> None:
     speech = synthesize("open the door please", "en-us", 160, 50, 16000).numpy()
     short = tmp_path / "short.wav"

@@ -19,6 +19,7 @@ from avseq.data.manifest import read_manifest
 from avseq.decoding.align import WordTime, word_timestamps
 from avseq.decoding.attention import joint_beam_search
 from avseq.decoding.ctc import CTCBeamSearch, ctc_greedy_texts
+from avseq.decoding.ngram import read_arpa_words
 from avseq.errors import AvseqError
 from avseq.features.audio import frame_mask
 from avseq.metrics.asr import ASRScore
@@ -46,20 +47,23 @@ class DecodeOptions:
             "ctc-beam" (flashlight-text CTC beam search), "attention" (beam search with the
             attention decoder alone) or "joint" (attention beam search rescored with CTC
             prefix scores, weighted by `ctc_weight`).
-        beam: beam width.
+        beam: beam width (default: 8 for "attention"/"joint"; "ctc-beam" 64, or 16 with a
+            recurrent LM, whose per-prefix states make wide beams slow).
         lm: a language-model checkpoint (`avseq train experiment=speech_lm`) fused into the
             beam search, or a KenLM word model (.arpa/.bin; "ctc-beam" with a lexicon).
-        lm_weight: the LM's weight.
+        lm_weight: the LM's weight (default: 1.0 for a word model, 0.5 for a recurrent LM;
+            both tuned on the built-in validation split).
         ctc_weight: CTC's weight in "joint" decoding (1 = CTC prefix beam search).
-        lexicon: a file of words (one per line, or a manifest whose transcripts' words are
-            taken) the "ctc-beam" output is restricted to.
+        lexicon: a file of words (one per line, a manifest whose transcripts' words are
+            taken, or an ARPA model) the "ctc-beam" output is restricted to; with an ARPA `lm`
+            and no lexicon, the ARPA model's words.
         word_score: "ctc-beam": added per word; "attention"/"joint": added per token.
     """
 
     decoder: str = "greedy"
-    beam: int = 8
+    beam: int | None = None
     lm: str | None = None
-    lm_weight: float = 0.5
+    lm_weight: float | None = None
     ctc_weight: float = 0.3
     lexicon: str | None = None
     word_score: float = 0.0
@@ -67,6 +71,14 @@ class DecodeOptions:
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise AvseqError(f"--decoder {self.decoder!r}: choose one of {', '.join(DECODERS)}")
+        word_lm = str(self.lm or "").endswith((".arpa", ".bin"))
+        if self.beam is None:
+            if self.decoder == "ctc-beam":
+                self.beam = 16 if self.lm and not word_lm else 64
+            else:
+                self.beam = 8
+        if self.lm_weight is None:
+            self.lm_weight = 1.0 if word_lm else 0.5
         if self.beam < 1:
             raise AvseqError(f"--beam {self.beam}: the beam width must be at least 1")
         if self.decoder == "greedy" and (self.lm or self.lexicon):
@@ -98,11 +110,13 @@ class Decoded:
 
 
 def read_lexicon(path: str | Path, tokenizer) -> list[str]:
-    """Words from a word list (one per line; anything after the first field is ignored) or
-    from a manifest's transcripts."""
+    """Words from a word list (one per line; anything after the first field is ignored), from
+    a manifest's transcripts, or from an ARPA language model's unigrams."""
     path = Path(path)
     if not path.is_file():
         raise AvseqError(f"--lexicon {path}: no such file")
+    if path.suffix == ".arpa":
+        return sorted(read_arpa_words(path))
     if path.suffix in (".jsonl", ".json"):
         utts, _ = read_manifest(path, tokenizer, on_error="skip")
         return sorted({w for u in utts for w in tokenizer.normalize(u.text).split()})
@@ -163,6 +177,8 @@ class Transcriber:
         self._ctc_beam = None
         if opts.decoder == "ctc-beam":
             lexicon = read_lexicon(opts.lexicon, self.tokenizer) if opts.lexicon else None
+            if lexicon is None and str(lm_path).endswith(".arpa"):
+                lexicon = read_lexicon(lm_path, self.tokenizer)  # the ARPA model's words
             try:
                 self._ctc_beam = CTCBeamSearch(
                     self.tokenizer,
@@ -178,8 +194,8 @@ class Transcriber:
             raise AvseqError("--lexicon applies to --decoder ctc-beam only")
         elif lm_path and self.lm is None:
             raise AvseqError(
-                f"--lm {lm_path}: a KenLM word model works with --decoder ctc-beam and "
-                "--lexicon; attention and joint decoding take an LM checkpoint"
+                f"--lm {lm_path}: a KenLM word model works with --decoder ctc-beam "
+                "(its words are the lexicon); attention and joint decoding take an LM checkpoint"
             )
 
     def _decode(
@@ -243,6 +259,8 @@ class Transcriber:
                         self.model.frame_seconds,
                         offsets[i] if offsets else 0.0,
                         waves[i].numel() / self.sample_rate,
+                        wave=waves[i].cpu(),
+                        sample_rate=self.sample_rate,
                     )
                 out[i] = Decoded(text, words, att if self.attention else None)
         self.compute_seconds += time.perf_counter() - start

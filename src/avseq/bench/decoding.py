@@ -1,8 +1,10 @@
 """Speech decoders side by side: WER, CER and decoding speed of one checkpoint, decoded with
-CTC greedy, CTC beam, CTC beam + LM, attention beam, and joint CTC/attention + LM.
+CTC greedy, CTC beam, CTC beam + LM, CTC beam + lexicon + word n-gram LM, attention beam, and
+joint CTC/attention + LM.
 
-    python -m avseq.bench.decoding --checkpoint CKPT --lm LM_CKPT [--manifest M.jsonl]
-        [--beam 8] [--lm-weight 0.5] [--ctc-weight 0.3] [--limit N] [--output-dir DIR]
+    python -m avseq.bench.decoding --checkpoint CKPT --lm LM_CKPT [--word-lm WORDS.arpa]
+        [--manifest M.jsonl] [--beam 8] [--lm-weight 0.5] [--ctc-weight 0.3] [--limit N]
+        [--output-dir DIR]
 
 Every configuration decodes the same utterances (the checkpoint's test split by default) with
 the same encoder; a markdown table goes to stdout and to DIR/decoders.md, and each run's
@@ -29,6 +31,19 @@ def configurations(args: argparse.Namespace, has_decoder: bool) -> list[tuple[st
         out.append(
             ("CTC beam + LM", DecodeOptions("ctc-beam", beam=args.ctc_beam, lm=lm, lm_weight=w))
         )
+    if args.word_lm:
+        out.append(
+            (
+                "CTC beam + lexicon + word LM",
+                DecodeOptions(
+                    "ctc-beam",
+                    beam=args.ctc_beam,
+                    lm=args.word_lm,
+                    lm_weight=args.word_lm_weight,
+                    word_score=args.word_score,
+                ),
+            )
+        )
     if has_decoder:
         out.append(("attention beam", DecodeOptions("attention", beam=beam)))
         out.append(
@@ -39,7 +54,7 @@ def configurations(args: argparse.Namespace, has_decoder: bool) -> list[tuple[st
                 (
                     "joint CTC/attention + LM",
                     DecodeOptions(
-                        "joint", beam=beam, ctc_weight=args.ctc_weight, lm=lm, lm_weight=w
+                        "joint", beam=beam, ctc_weight=args.lm_ctc_weight, lm=lm, lm_weight=w
                     ),
                 )
             )
@@ -50,11 +65,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--lm", help="a speech_lm checkpoint (rows with LM fusion)")
+    parser.add_argument(
+        "--word-lm", help="a word n-gram ARPA (avseq word-lm): a lexicon-constrained CTC row"
+    )
+    parser.add_argument("--word-lm-weight", type=float, default=None, help="default 1.0")
+    parser.add_argument("--word-score", type=float, default=0.0, help="per word, with --word-lm")
     parser.add_argument("--manifest", help="default: the checkpoint's test split")
     parser.add_argument("--beam", type=int, default=8, help="attention/joint beam width")
-    parser.add_argument("--ctc-beam", type=int, default=16, help="CTC beam width")
+    parser.add_argument(
+        "--ctc-beam", type=int, default=None, help="CTC beam width (default 64; 16 with --lm)"
+    )
     parser.add_argument("--lm-weight", type=float, default=0.5)
-    parser.add_argument("--ctc-weight", type=float, default=0.3)
+    parser.add_argument("--ctc-weight", type=float, default=0.3, help="joint decoding, no LM")
+    parser.add_argument(
+        "--lm-ctc-weight", type=float, default=0.5, help="joint decoding with the LM"
+    )
     parser.add_argument("--limit", type=int, help="decode only the first N utterances")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=32)

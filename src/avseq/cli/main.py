@@ -103,6 +103,22 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_word_lm(args: argparse.Namespace) -> int:
+    from avseq.data.lm_text import read_texts
+    from avseq.data.tokenizer import CharTokenizer
+    from avseq.decoding.ngram import kneser_ney, write_arpa
+
+    if args.order < 1:
+        raise AvseqError(f"--order {args.order}: the n-gram order must be at least 1")
+    tokenizer = CharTokenizer()
+    texts = [t.split() for source in args.sources for t in read_texts(source, tokenizer)[0]]
+    model = kneser_ney(texts, args.order)
+    path = write_arpa(model, args.output)
+    sizes = ", ".join(f"{len(m)} {n}-grams" for n, m in enumerate(model, 1))
+    print(f"{path}: {len(texts)} sentences, {sizes}")
+    return 0
+
+
 def default_eval_dir(checkpoint: Path, manifest: Path) -> Path:
     return checkpoint.resolve().parent.parent / "eval" / f"{checkpoint.stem}-{manifest.stem}"
 
@@ -367,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--workers", type=int, default=2, help="video decoding processes")
     ev.add_argument("--output-dir", help="where predictions.jsonl and summary.{json,md} go")
 
+    wl = sub.add_parser(
+        "word-lm",
+        help="build a word n-gram LM (ARPA, Kneser-Ney) from transcripts for CTC beam search",
+    )
+    wl.add_argument("sources", nargs="+", help="manifests or text files")
+    wl.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    wl.add_argument("--output", required=True, help="the .arpa file to write")
+
     tr = sub.add_parser("transcribe", help="transcribe audio files or manifests to JSON lines")
     tr.add_argument(
         "inputs", nargs="+", help="audio files (wav, flac, ogg, mp3) or .jsonl manifests"
@@ -413,7 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="language model for beam search: a speech_lm checkpoint, or a "
             "KenLM .arpa/.bin word model (ctc-beam with --lexicon)",
         )
-        p.add_argument("--lm-weight", type=float, default=0.5, help="language model weight")
+        p.add_argument(
+            "--lm-weight",
+            type=float,
+            default=None,
+            help="language model weight (default 1.0 for a word model, 0.5 for an LM checkpoint)",
+        )
         p.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight in joint decoding")
         p.add_argument(
             "--lexicon",
@@ -426,7 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
             default=0.0,
             help="bonus per word (ctc-beam) or per character (attention, joint)",
         )
-    tr.add_argument("--beam", type=int, default=None, help="beam width (default 8)")
+    tr.add_argument(
+        "--beam",
+        type=int,
+        default=None,
+        help="beam width (default 8; ctc-beam 64, or 16 with an LM checkpoint)",
+    )
     cl = sub.add_parser("classify", help="label video files with an action checkpoint")
     cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
     cl.add_argument("--checkpoint", required=True)
@@ -450,7 +484,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ca.add_argument("--beam", type=int, default=5, help="beam width (1: greedy)")
     ev.add_argument(
-        "--beam", type=int, default=None, help="beam width (default: 5 captions, 8 speech)"
+        "--beam",
+        type=int,
+        default=None,
+        help="beam width (default: 5 captions; speech 8, ctc-beam 64 or 16 with an LM checkpoint)",
     )
     for p in (ev, cl):
         p.add_argument(
@@ -487,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         return {
             "check-data": cmd_check_data,
+            "word-lm": cmd_word_lm,
             "evaluate": cmd_evaluate,
             "transcribe": cmd_transcribe,
             "classify": cmd_classify,

@@ -21,8 +21,8 @@ from avseq.models.components.lm import lm_batch
 log = logging.getLogger(__name__)
 
 
-def read_sentences(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[list[int]], int]:
-    """Token id lists from a JSON-lines manifest (its "text" fields) or a text file (one
+def read_texts(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[str], int]:
+    """Normalized sentences from a JSON-lines manifest (its "text" fields) or a text file (one
     sentence per line). Lines that are empty, not JSON (manifests) or hold characters outside
     the vocabulary are left out and counted.
 
@@ -33,7 +33,7 @@ def read_sentences(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[lis
     if not path.is_file():
         raise AvseqError(f"{path}: no such text file or manifest")
     manifest = path.suffix in (".jsonl", ".json")
-    sentences, bad = [], 0
+    texts, bad = [], 0
     with open(path, encoding="utf-8", errors="replace") as f:
         for raw in f:
             if not raw.strip():
@@ -45,18 +45,22 @@ def read_sentences(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[lis
                 except (json.JSONDecodeError, AttributeError):
                     bad += 1
                     continue
-            if not isinstance(text, str) or not tokenizer.normalize(text):
+            norm = tokenizer.normalize(text) if isinstance(text, str) else ""
+            if not norm or tokenizer.invalid_chars(norm):
                 bad += 1
                 continue
-            try:
-                sentences.append(tokenizer.encode(text))
-            except ValueError:
-                bad += 1
-    if not sentences:
+            texts.append(norm)
+    if not texts:
         raise AvseqError(f"{path}: no usable sentences (one per line, or a manifest's text)")
     if bad:
         log.warning("%s: left out %d line(s) that were empty or not encodable", path, bad)
-    return sentences, bad
+    return texts, bad
+
+
+def read_sentences(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[list[int]], int]:
+    """Token id lists of `read_texts(path, tokenizer)`; returns (sentences, lines left out)."""
+    texts, bad = read_texts(path, tokenizer)
+    return [tokenizer.encode(t) for t in texts], bad
 
 
 def unigram_perplexity(train: list[list[int]], held_out: list[list[int]], eos: int) -> float:

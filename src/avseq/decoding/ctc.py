@@ -154,7 +154,8 @@ class CTCBeamSearch:
             beam_threshold=beam_threshold,
             lm_weight=lm_weight if lm is not None else 0.0,
             word_score=word_score,
-            sil_score=0.0,
+            # lexicon-free decoding scores words only through the space token ("|")
+            sil_score=word_score if lexicon is None else 0.0,
         )
 
     def __call__(self, logits: torch.Tensor, lengths: torch.Tensor) -> list[str]:

@@ -1,0 +1,47 @@
+"""Lightning callbacks of the speech recipes."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from avseq.data.lm_text import read_texts
+from avseq.decoding.ngram import kneser_ney, write_arpa
+
+log = logging.getLogger(__name__)
+
+
+class WordNgram(Callback):
+    """Writes a word n-gram LM of the training transcripts (ARPA, `avseq word-lm`) beside the
+    checkpoints when training ends, so the run can be decoded with a lexicon and word LM
+    (`avseq evaluate --decoder ctc-beam --lm RUN/words-3gram.arpa`) without another step.
+
+    Args:
+        output: the .arpa file to write.
+        order: the n-gram order.
+    """
+
+    def __init__(self, output: str, order: int = 3) -> None:
+        self.output = Path(output)
+        self.order = order
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        manifest = getattr(trainer.datamodule, "manifests", {}).get("train")
+        if manifest is None or not Path(manifest).is_file():
+            return
+        start = time.perf_counter()
+        texts, _ = read_texts(manifest, trainer.datamodule.tokenizer)
+        write_arpa(kneser_ney([t.split() for t in texts], self.order), self.output)
+        log.info(
+            "word %d-gram LM of %d training transcripts: %s (%.1f s)",
+            self.order,
+            len(texts),
+            self.output,
+            time.perf_counter() - start,
+        )
