@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 
 from avseq.data.lm_text import read_texts
 from avseq.decoding.ngram import kneser_ney, write_arpa
+from avseq.errors import AvseqError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,8 @@ class WordNgram(Callback):
     """Writes a word n-gram LM of the training transcripts (ARPA, `avseq word-lm`) beside the
     checkpoints when training ends, so the run can be decoded with a lexicon and word LM
     (`avseq evaluate --decoder ctc-beam --lm RUN/words-3gram.arpa`) without another step.
+    Pure Python: about 2 s for the built-in corpus's 15k transcripts, minutes for millions;
+    turn it off with `callbacks.word_lm=null`. A failure is logged, never fatal.
 
     Args:
         output: the .arpa file to write.
@@ -36,8 +39,12 @@ class WordNgram(Callback):
         if manifest is None or not Path(manifest).is_file():
             return
         start = time.perf_counter()
-        texts, _ = read_texts(manifest, trainer.datamodule.tokenizer)
-        write_arpa(kneser_ney([t.split() for t in texts], self.order), self.output)
+        try:
+            texts, _ = read_texts(manifest, trainer.datamodule.tokenizer)
+            write_arpa(kneser_ney([t.split() for t in texts], self.order), self.output)
+        except (AvseqError, MemoryError, OSError, ValueError) as err:  # the checkpoints stand
+            log.warning("no word LM written (%s); build one with `avseq word-lm`", err)
+            return
         log.info(
             "word %d-gram LM of %d training transcripts: %s (%.1f s)",
             self.order,
