@@ -9,8 +9,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from avseq.data.lm_text import read_texts
-from avseq.decoding.ngram import kneser_ney, write_arpa
+from avseq.decoding.ngram import build_word_lm
 from avseq.errors import AvseqError
 
 log = logging.getLogger(__name__)
@@ -40,15 +39,16 @@ class WordNgram(Callback):
             return
         start = time.perf_counter()
         try:
-            texts, _ = read_texts(manifest, trainer.datamodule.tokenizer)
-            write_arpa(kneser_ney([t.split() for t in texts], self.order), self.output)
+            _, sentences = build_word_lm(
+                [manifest], self.output, self.order, trainer.datamodule.tokenizer
+            )
         except (AvseqError, MemoryError, OSError, ValueError) as err:  # the checkpoints stand
             log.warning("no word LM written (%s); build one with `avseq word-lm`", err)
             return
         log.info(
             "word %d-gram LM of %d training transcripts: %s (%.1f s)",
             self.order,
-            len(texts),
+            sentences,
             self.output,
             time.perf_counter() - start,
         )

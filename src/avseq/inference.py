@@ -38,6 +38,11 @@ def pick_device(device: str = "auto") -> torch.device:
 DECODERS = ("greedy", "ctc-beam", "attention", "joint")
 
 
+def is_word_lm(path: str | Path | None) -> bool:
+    """A KenLM word model (ARPA text or binary) rather than a language-model checkpoint."""
+    return str(path or "").endswith((".arpa", ".bin"))
+
+
 @dataclass
 class DecodeOptions:
     """How transcripts are decoded.
@@ -71,7 +76,7 @@ class DecodeOptions:
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise AvseqError(f"--decoder {self.decoder!r}: choose one of {', '.join(DECODERS)}")
-        word_lm = str(self.lm or "").endswith((".arpa", ".bin"))
+        word_lm = is_word_lm(self.lm)
         if self.beam is None:
             if self.decoder == "ctc-beam":
                 self.beam = 16 if self.lm and not word_lm else 64
@@ -172,7 +177,7 @@ class Transcriber:
             )
         self.lm = None
         lm_path = opts.lm
-        if lm_path and not str(lm_path).endswith((".arpa", ".bin")):
+        if lm_path and not is_word_lm(lm_path):
             self.lm = load_language_model(lm_path, self.tokenizer, self._device)
         self._ctc_beam = None
         if opts.decoder == "ctc-beam":

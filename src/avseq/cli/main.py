@@ -104,18 +104,14 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def cmd_word_lm(args: argparse.Namespace) -> int:
-    from avseq.data.lm_text import read_texts
     from avseq.data.tokenizer import CharTokenizer
-    from avseq.decoding.ngram import kneser_ney, write_arpa
+    from avseq.decoding.ngram import build_word_lm
 
     if args.order < 1:
         raise AvseqError(f"--order {args.order}: the n-gram order must be at least 1")
-    tokenizer = CharTokenizer()
-    texts = [t.split() for source in args.sources for t in read_texts(source, tokenizer)[0]]
-    model = kneser_ney(texts, args.order)
-    path = write_arpa(model, args.output)
+    model, sentences = build_word_lm(args.sources, args.output, args.order, CharTokenizer())
     sizes = ", ".join(f"{len(m)} {n}-grams" for n, m in enumerate(model, 1))
-    print(f"{path}: {len(texts)} sentences, {sizes}")
+    print(f"{args.output}: {sentences} sentences, {sizes}")
     return 0
 
 

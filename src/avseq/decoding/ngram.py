@@ -127,6 +127,19 @@ def write_arpa(model: list[dict[tuple[str, ...], tuple[float, float]]], path: st
     return path
 
 
+def build_word_lm(
+    sources: Iterable[str | Path], output: str | Path, order: int, tokenizer
+) -> tuple[list[dict[tuple[str, ...], tuple[float, float]]], int]:
+    """Reads the sentences of manifests or text files (`read_texts`), builds their
+    Kneser-Ney model and writes it to `output` as ARPA. Returns (model, sentences read)."""
+    from avseq.data.lm_text import read_texts
+
+    sentences = [t.split() for source in sources for t in read_texts(source, tokenizer)[0]]
+    model = kneser_ney(sentences, order)
+    write_arpa(model, output)
+    return model, len(sentences)
+
+
 def read_arpa_words(path: str | Path) -> list[str]:
     """The vocabulary of an ARPA file (its unigrams, without <s>, </s> and <unk>)."""
     words, in_unigrams = [], False
