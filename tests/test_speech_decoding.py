@@ -3,6 +3,7 @@ the language model, word timestamps and subtitles."""
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import pytest
@@ -12,7 +13,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from avseq.data.lm_text import unigram_perplexity
 from avseq.data.text import SentenceGenerator
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import CharTokenizer, SentencePieceTokenizer, tokenizer_from_dict
 from avseq.decoding.align import (
     WordTime,
     snap_to_pauses,
@@ -111,15 +112,17 @@ def test_ctc_prefix_scores_add_up_to_the_ctc_likelihood() -> None:
         assert hyps[0].score == pytest.approx(-float(nll), abs=1e-3)
 
 
-def peaky_emissions(texts: list[str], seed: int, frames_per_char: int = 3) -> torch.Tensor:
-    """CTC logits that spell `texts` with some noise, blanks between characters."""
+def peaky_emissions(texts: list[str], seed: int, frames_per_char: int = 3, tok=TOK) -> torch.Tensor:
+    """CTC logits that spell `texts` with some noise, blanks between units (characters, or
+    the pieces of another tokenizer `tok`)."""
     g = torch.Generator().manual_seed(seed)
     t = max(len(x) for x in texts) * frames_per_char + 4
-    logits = 0.5 * torch.randn(len(texts), t, TOK.vocab_size, generator=g)
+    logits = 0.5 * torch.randn(len(texts), t, tok.vocab_size, generator=g)
     logits[:, :, 0] += 7.0
     for u, text in enumerate(texts):
-        for i, tok in enumerate(TOK.encode(text)):
-            logits[u, 2 + i * frames_per_char, tok] += 10.0 + 2 * torch.rand(1, generator=g).item()
+        for i, tok_id in enumerate(tok.encode(text)):
+            bump = 10.0 + 2 * torch.rand(1, generator=g).item()
+            logits[u, 2 + i * frames_per_char, tok_id] += bump
     return logits
 
 
@@ -352,3 +355,69 @@ def test_word_score_moves_word_breaks_in_lexicon_free_search() -> None:
     split = CTCBeamSearch(TOK, beam=16, word_score=3.0)(logits, frames)[0]
     joined = CTCBeamSearch(TOK, beam=16, word_score=-3.0)(logits, frames)[0]
     assert (split, joined) == ("red apple", "redapple")
+
+
+SUBWORD_TEXT = [
+    "open the door please",
+    "close the window",
+    "open the window please",
+    "the door is open",
+    "please close the door",
+    "turn the light on",
+    "turn off the light please",
+] * 20
+
+
+@pytest.fixture(scope="module")
+def pieces() -> SentencePieceTokenizer:
+    return SentencePieceTokenizer.train(SUBWORD_TEXT, vocab_size=40, model_type="unigram")
+
+
+def test_sentencepiece_units_round_trip_and_travel(pieces: SentencePieceTokenizer) -> None:
+    assert any(len(u) > 2 for u in pieces.units)  # whole words or word parts, not characters
+    ids = pieces.encode("Open  the DOOR")
+    assert 0 not in ids and max(ids) < pieces.vocab_size  # 0 stays the CTC blank
+    assert pieces.decode(ids) == "open the door"
+    assert len(pieces.word_groups(ids)) == 3
+    restored = tokenizer_from_dict(pieces.to_dict())
+    assert restored.encode("close the light") == pieces.encode("close the light")
+    assert pickle.loads(pickle.dumps(pieces)).units == pieces.units  # DataLoader workers
+    with pytest.raises(ValueError, match=r"\['z'\]"):
+        pieces.encode("open the zoo")  # no piece holds a "z"
+
+
+def test_ctc_beam_search_with_subword_units(pieces: SentencePieceTokenizer, tmp_path) -> None:
+    """Lexicon-free search spells what the pieces say; a lexicon (words spelled in pieces)
+    and a word LM work as with characters."""
+    logits = peaky_emissions(["open the door please", "close the window"], 3, tok=pieces)
+    frames = torch.full((2,), logits.size(1))
+    assert CTCBeamSearch(pieces, beam=8)(logits, frames) == [
+        "open the door please",
+        "close the window",
+    ]
+    lexicon = ["open", "the", "door", "close", "window"]  # no "please"
+    arpa = write_arpa(tmp_path / "w.arpa", {w: -1.0 for w in lexicon})
+    fixed = CTCBeamSearch(pieces, beam=16, lexicon=lexicon, lm=arpa, lm_weight=0.5)
+    texts = fixed(logits, frames)
+    assert texts[1] == "close the window"
+    assert texts[0].startswith("open the door") and set(texts[0].split()) <= set(lexicon)
+
+
+def test_word_timestamps_with_subword_units(pieces: SentencePieceTokenizer) -> None:
+    """A word spans the frames from its first piece to its last."""
+    text = "open the window"
+    ids = pieces.encode(text)
+    groups = pieces.word_groups(ids)
+    assert len(groups) == 3
+    frames, fs = 12 + 4 * len(ids), 0.04
+    lp = torch.full((frames, pieces.vocab_size), -9.0)
+    lp[:, 0] = 0.0
+    at = [6 + 4 * i for i in range(len(ids))]
+    for f, tok in zip(at, ids, strict=True):
+        lp[f] = -9.0
+        lp[f, tok] = 0.0
+    words = word_timestamps(lp.log_softmax(-1), frames, text, pieces, fs)
+    assert [w.word for w in words] == text.split()
+    for w, g in zip(words, groups, strict=True):
+        assert w.start == pytest.approx(at[g[0]] * fs)
+        assert w.end == pytest.approx((at[g[-1]] + 1) * fs)

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer, tokenizer_from_dict
 from avseq.data.vocab import WordVocab
 from avseq.errors import AvseqError
 from avseq.models.components.lm import RNNLanguageModel
@@ -55,7 +55,7 @@ def load_checkpoint(path: str | Path, task: str | tuple[str, ...] | None) -> dic
 
 def load_speech_model(
     path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[SpeechRecognizer, CharTokenizer, dict[str, Any]]:
+) -> tuple[SpeechRecognizer, Tokenizer, dict[str, Any]]:
     """Rebuilds a trained recognizer from its checkpoint alone, in eval mode on `device`.
 
     Returns:
@@ -64,7 +64,7 @@ def load_speech_model(
     ckpt = load_checkpoint(path, "speech")
     meta = ckpt["avseq"]
     try:
-        tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+        tokenizer = tokenizer_from_dict(meta["tokenizer"])
         model = SpeechRecognizer(**meta["net"])
         model.load_state_dict(_net_state(ckpt))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -73,7 +73,7 @@ def load_speech_model(
 
 
 def load_language_model(
-    path: str | Path, tokenizer: CharTokenizer, device: str | torch.device = "cpu"
+    path: str | Path, tokenizer: Tokenizer, device: str | torch.device = "cpu"
 ) -> RNNLanguageModel:
     """Rebuilds a language model (`avseq train experiment=speech_lm`) for decoding with a
     recognizer that uses `tokenizer`.
@@ -84,15 +84,16 @@ def load_language_model(
     ckpt = load_checkpoint(path, "speech_lm")
     meta = ckpt["avseq"]
     try:
-        lm_tokenizer = CharTokenizer.from_dict(meta["tokenizer"])
+        lm_tokenizer = tokenizer_from_dict(meta["tokenizer"])
         model = RNNLanguageModel(**meta["net"])
         model.load_state_dict(_net_state(ckpt))
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise _mismatch(path, err) from None
     if lm_tokenizer.to_dict() != tokenizer.to_dict():
         raise AvseqError(
-            f"{path}: the language model's units ({lm_tokenizer.alphabet!r}) differ from the "
-            f"recognizer's ({tokenizer.alphabet!r}); train it with the same tokenizer"
+            f"{path}: the language model's units ({lm_tokenizer.describe()}) differ from the "
+            f"recognizer's ({tokenizer.describe()}); train it with the recognizer's tokenizer "
+            "(data.tokenizer_checkpoint=RECOGNIZER.ckpt)"
         )
     return model.eval().to(device)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from avseq.data.annotations import Clip
 from avseq.data.audio import load_audio
 from avseq.data.manifest import Utterance, read_manifest
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer
 from avseq.data.video import read_clip
 from avseq.errors import AvseqError
 
 
 def check_manifest(
-    path: str | Path, tokenizer: CharTokenizer, sample_rate: int
+    path: str | Path, tokenizer: Tokenizer, sample_rate: int
 ) -> tuple[list[Utterance], list[str]]:
     """Validates a manifest and decodes all of its audio.
 

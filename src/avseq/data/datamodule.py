@@ -15,7 +15,7 @@ from avseq.data.dataset import SpeechDataset, collate_speech
 from avseq.data.manifest import Utterance, read_manifest
 from avseq.data.sampler import BucketBatchSampler
 from avseq.data.synth_speech import CorpusSpec, generate_corpus
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer, build_tokenizer
 from avseq.errors import AvseqError
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ class SpeechDataModule(SplitDataModule):
             the list of problems (what `avseq check-data` does), so no bad file can end a run.
         sortagrad: visit the first epoch's batches from shortest to longest (SortaGrad).
         seed: bucketing shuffle seed.
+        tokenizer: the output units: {"kind": "char"} (default) or {"kind": "sentencepiece",
+            "vocab_size": 256, "model_type": "unigram" | "bpe", "model": null | FILE}
+            (trained on the training transcripts when no model file is given; see
+            `build_tokenizer`). The checkpoint stores it.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class SpeechDataModule(SplitDataModule):
         on_bad_item: str = "skip",
         sortagrad: bool = True,
         seed: int = 0,
+        tokenizer: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         check_policy(on_bad_item)
@@ -66,7 +71,8 @@ class SpeechDataModule(SplitDataModule):
             split: Path(path) if path else (corpus.manifest(split) if corpus else None)
             for split, path in given.items()
         }
-        self.tokenizer = CharTokenizer()
+        self.tokenizer_spec = dict(tokenizer or {})
+        self._tokenizer: Tokenizer | None = None
         self.sample_rate = sample_rate
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
@@ -82,6 +88,24 @@ class SpeechDataModule(SplitDataModule):
     def prepare_data(self) -> None:
         if self.corpus is not None:
             generate_corpus(self.corpus)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The tokenizer (a SentencePiece model is trained here on first use)."""
+        if self._tokenizer is None:
+            self._tokenizer = build_tokenizer(self.tokenizer_spec, self._train_texts)
+            if self.tokenizer_spec.get("kind", "char") != "char":
+                log.info("tokenizer: %s", self._tokenizer.describe())
+        return self._tokenizer
+
+    def _train_texts(self) -> list[str]:
+        from avseq.data.lm_text import read_texts
+
+        path = self.manifests.get("train")
+        if path is None:
+            raise AvseqError("a SentencePiece tokenizer is trained on data.train_manifest: set it")
+        self.prepare_data()  # the built-in corpus may not be generated yet
+        return read_texts(path, None)[0]
 
     def has_split(self, split: str) -> bool:
         return self.manifests.get(split) is not None

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 from avseq.data.audio import load_audio
 from avseq.data.augment import WaveAugment
 from avseq.data.manifest import Utterance
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer
 from avseq.errors import BadAudioError
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class SpeechDataset(Dataset):
     def __init__(
         self,
         utterances: Sequence[Utterance],
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         sample_rate: int,
         augment: WaveAugment | None = None,
         skip_bad_audio: bool = True,

@@ -14,17 +14,17 @@ from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule
 from avseq.data.synth_speech import CorpusSpec, generate_corpus
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import CharTokenizer, Tokenizer, normalize_text, tokenizer_from_dict
 from avseq.errors import AvseqError
 from avseq.models.components.lm import lm_batch
 
 log = logging.getLogger(__name__)
 
 
-def read_texts(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[str], int]:
+def read_texts(path: str | Path, tokenizer: Tokenizer | None) -> tuple[list[str], int]:
     """Normalized sentences from a JSON-lines manifest (its "text" fields) or a text file (one
     sentence per line). Lines that are empty, not JSON (manifests) or hold characters outside
-    the vocabulary are left out and counted.
+    the vocabulary (of `tokenizer`, when given) are left out and counted.
 
     Returns:
         (sentences, number of lines left out).
@@ -45,8 +45,8 @@ def read_texts(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[str], i
                 except (json.JSONDecodeError, AttributeError):
                     bad += 1
                     continue
-            norm = tokenizer.normalize(text) if isinstance(text, str) else ""
-            if not norm or tokenizer.invalid_chars(norm):
+            norm = normalize_text(text) if isinstance(text, str) else ""
+            if not norm or (tokenizer is not None and tokenizer.invalid_chars(norm)):
                 bad += 1
                 continue
             texts.append(norm)
@@ -57,7 +57,7 @@ def read_texts(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[str], i
     return texts, bad
 
 
-def read_sentences(path: str | Path, tokenizer: CharTokenizer) -> tuple[list[list[int]], int]:
+def read_sentences(path: str | Path, tokenizer: Tokenizer) -> tuple[list[list[int]], int]:
     """Token id lists of `read_texts(path, tokenizer)`; returns (sentences, lines left out)."""
     texts, bad = read_texts(path, tokenizer)
     return [tokenizer.encode(t) for t in texts], bad
@@ -97,6 +97,8 @@ class TextDataModule(SplitDataModule):
             take the place of the corpus's.
         batch_size: sentences per batch.
         seed: shuffling seed.
+        tokenizer_checkpoint: a recognizer checkpoint whose tokenizer the LM uses (needed for
+            a recognizer trained with SentencePiece units); default: characters.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class TextDataModule(SplitDataModule):
         val_text: str | None = None,
         batch_size: int = 64,
         seed: int = 0,
+        tokenizer_checkpoint: str | None = None,
     ) -> None:
         super().__init__()
         self.corpus = corpus
@@ -114,7 +117,15 @@ class TextDataModule(SplitDataModule):
             split: Path(path) if path else (corpus.manifest(split) if corpus else None)
             for split, path in given.items()
         }
-        self.tokenizer = CharTokenizer()
+        self.tokenizer: Tokenizer = CharTokenizer()
+        if tokenizer_checkpoint:
+            from avseq.checkpoint import load_checkpoint
+
+            meta = load_checkpoint(tokenizer_checkpoint, "speech")["avseq"]
+            try:
+                self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
+            except (KeyError, ValueError) as err:
+                raise AvseqError(f"{tokenizer_checkpoint}: no usable tokenizer ({err})") from None
         self.batch_size = batch_size
         self.eval_batch_size = batch_size
         self.seed = seed

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avseq.data.audio import duration_seconds
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer
 from avseq.errors import AvseqError, ManifestError
 
 
@@ -65,7 +65,7 @@ def _parse_line(raw: str, where: str, base: Path, require_text: bool) -> Utteran
 
 def read_manifest(
     path: str | Path,
-    tokenizer: CharTokenizer | None = None,
+    tokenizer: Tokenizer | None = None,
     on_error: str = "raise",
     require_text: bool = True,
 ) -> tuple[list[Utterance], list[str]]:

@@ -55,25 +55,19 @@ def word_timestamps(
         aligned, scores = AF.forced_align(emission, targets, blank=tokenizer.blank)
     except RuntimeError:  # more tokens (with repeats) than frames
         return None
-    spans = AF.merge_tokens(aligned[0], scores[0].exp())
-    space = tokenizer.alphabet.index(" ") + 1
-    out, current = [], []
-    for span in [*spans, None]:
-        if span is None or span.token == space:
-            if current:
-                word = words[len(out)]
-                conf = sum(s.score for s in current) / len(current)
-                out.append(
-                    WordTime(
-                        word,
-                        offset + current[0].start * frame_seconds,
-                        min(last, offset + current[-1].end * frame_seconds),
-                        float(conf),
-                    )
-                )
-                current = []
-            continue
-        current.append(span)
+    spans = AF.merge_tokens(aligned[0], scores[0].exp())  # one span per token of `ids`
+    out = []
+    for word, group in zip(words, tokenizer.word_groups(ids), strict=True):
+        first, final = spans[group[0]], spans[group[-1]]
+        conf = sum(spans[i].score for i in group) / len(group)
+        out.append(
+            WordTime(
+                word,
+                offset + first.start * frame_seconds,
+                min(last, offset + final.end * frame_seconds),
+                float(conf),
+            )
+        )
     if wave is not None:
         segments = speech_segments(wave, sample_rate)
         if segments:

@@ -91,9 +91,9 @@ class CTCBeamSearch:
     to a word list (lexicon), with optional language-model fusion.
 
     Args:
-        tokenizer: the recognizer's character tokenizer.
+        tokenizer: the recognizer's tokenizer (characters or SentencePiece pieces).
         beam: hypotheses kept per frame.
-        lexicon: words the output may contain (spelled with the tokenizer's characters), or
+        lexicon: words the output may contain (spelled with the tokenizer's units), or
             None for lexicon-free decoding.
         lm: an `RNNLanguageModel` over the same tokens (lexicon-free only), a KenLM ARPA or
             binary file (words; lexicon mode only), or None.
@@ -120,8 +120,12 @@ class CTCBeamSearch:
             raise RuntimeError(f"CTC beam search needs flashlight-text ({err})") from None
 
         self.tokenizer = tokenizer
-        tokens = ["-", *("|" if ch == " " else ch for ch in tokenizer.alphabet)]
-        if "|" not in tokens:
+        blank = "<blank>"
+        tokens = [blank, *tokenizer.units]
+        # characters: words end at the space token; subword pieces mark word starts themselves,
+        # and the blank stands in for the silence token flashlight needs
+        boundary = tokenizer.word_boundary or blank
+        if boundary not in tokens:
             raise ValueError("CTC beam search needs a space in the tokenizer's alphabet")
         self._fused = None
         lm_arg = None
@@ -140,11 +144,13 @@ class CTCBeamSearch:
         self._tmp = tempfile.TemporaryDirectory(prefix="avseq-lexicon-")
         lexicon_path = None
         if lexicon is not None:
-            words = sorted({w for w in lexicon if w and not set(w) - set(tokenizer.alphabet)})
+            words = sorted(
+                {w for w in lexicon if w and " " not in w and not tokenizer.invalid_chars(w)}
+            )
             if not words:
-                raise ValueError("the lexicon has no word spelled with the tokenizer's alphabet")
+                raise ValueError("the lexicon has no word spelled with the tokenizer's units")
             lexicon_path = Path(self._tmp.name) / "lexicon.txt"
-            lexicon_path.write_text("".join(f"{w} {' '.join(w)} |\n" for w in words))
+            lexicon_path.write_text("".join(f"{w} {' '.join(tokenizer.spell(w))}\n" for w in words))
         self.decoder = ctc_decoder(
             lexicon=str(lexicon_path) if lexicon_path else None,
             tokens=tokens,
@@ -154,8 +160,11 @@ class CTCBeamSearch:
             beam_threshold=beam_threshold,
             lm_weight=lm_weight if lm is not None else 0.0,
             word_score=word_score,
-            # lexicon-free decoding scores words only through the space token ("|")
-            sil_score=word_score if lexicon is None else 0.0,
+            # lexicon-free decoding scores words only through the space token ("|"); with
+            # subword pieces that token is the blank, which must not be scored
+            sil_score=word_score if lexicon is None and tokenizer.word_boundary else 0.0,
+            blank_token=blank,
+            sil_token=boundary,
         )
 
     def __call__(self, logits: torch.Tensor, lengths: torch.Tensor) -> list[str]:

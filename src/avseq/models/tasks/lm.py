@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
 
@@ -28,7 +28,7 @@ class LanguageModelTask(AvseqTask):
 
     def __init__(
         self,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         optimizer: Callable[..., torch.optim.Optimizer],
         net: dict[str, Any] | None = None,
         warmup_steps: int = 200,

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import Tokenizer
 from avseq.decoding.attention import attention_greedy_texts
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.models.components.ctc_head import ctc_loss
@@ -40,7 +40,7 @@ class SpeechTask(AvseqTask):
 
     def __init__(
         self,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         optimizer: Callable[..., torch.optim.Optimizer],
         frontend: dict[str, Any] | None = None,
         encoder: dict[str, Any] | None = None,

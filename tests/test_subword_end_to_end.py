@@ -1,0 +1,150 @@
+"""SentencePiece subword units end to end through the real configs: the tokenizer is trained
+on the training transcripts, travels in the checkpoint, and every decoder, the recurrent LM, the
+word LM and word timestamps work with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from avseq.checkpoint import load_checkpoint, load_speech_model
+from avseq.cli.main import main
+from avseq.config import load_config
+from avseq.data.synth_speech import CorpusSpec, synthesize
+from avseq.data.tokenizer import SentencePieceTokenizer
+from avseq.train import train
+
+from .test_end_to_end import tiny_overrides
+
+
+def corpus_overrides(spec: CorpusSpec) -> list[str]:
+    return [
+        f"data.corpus.root={spec.root}",
+        f"data.corpus.train_hours={spec.train_hours}",
+        f"data.corpus.val_hours={spec.val_hours}",
+        f"data.corpus.test_hours={spec.test_hours}",
+        f"data.corpus.seed={spec.seed}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def subword(tiny_corpus: CorpusSpec, tmp_path_factory) -> dict:
+    runs = tmp_path_factory.mktemp("runs")
+    joint = train(
+        load_config(
+            tiny_overrides(
+                tiny_corpus,
+                runs,
+                "experiment=speech_joint",
+                "data.tokenizer.kind=sentencepiece",
+                "data.tokenizer.vocab_size=60",
+                "model.decoder.hidden_size=32",
+                "model.decoder.attn_size=16",
+                "model.decoder.embed_size=8",
+            )
+        )
+    )
+    lm = train(
+        load_config(
+            [
+                "experiment=speech_lm",
+                *corpus_overrides(tiny_corpus),
+                f"data.tokenizer_checkpoint={joint['best_checkpoint']}",
+                f"paths.runs_dir={runs}",
+                "model.net.hidden_size=32",
+                "model.net.num_layers=1",
+                "trainer.max_epochs=1",
+                "trainer.limit_train_batches=3",
+                "logger.tensorboard=null",
+            ]
+        )
+    )
+    return {"joint": joint, "lm": lm["best_checkpoint"]}
+
+
+def test_the_checkpoint_holds_the_trained_pieces(subword: dict, tiny_corpus: CorpusSpec) -> None:
+    ckpt = subword["joint"]["best_checkpoint"]
+    _, tokenizer, meta = load_speech_model(ckpt)
+    assert isinstance(tokenizer, SentencePieceTokenizer)
+    assert meta["tokenizer"]["type"] == "sentencepiece"
+    assert 29 < tokenizer.vocab_size <= 61  # more than the characters, at most the size asked
+    assert meta["net"]["vocab_size"] == tokenizer.vocab_size
+    assert any(len(u) > 2 for u in tokenizer.units)  # multi-character pieces were learned
+    # every training transcript round-trips through the stored model
+    lines = tiny_corpus.manifest("train").read_text().splitlines()
+    for line in lines[:20]:
+        text = json.loads(line)["text"]
+        assert tokenizer.decode(tokenizer.encode(text)) == tokenizer.normalize(text)
+    # the LM trained with the recognizer's units stores the same tokenizer
+    assert load_checkpoint(subword["lm"], "speech_lm")["avseq"]["tokenizer"] == meta["tokenizer"]
+
+
+@pytest.mark.parametrize(
+    "decoding",
+    [
+        ["--decoder", "greedy"],
+        ["--decoder", "ctc-beam", "--beam", "4"],
+        ["--decoder", "ctc-beam", "--beam", "4", "--lm", "LM"],
+        ["--decoder", "ctc-beam", "--beam", "4", "--lm", "ARPA"],
+        ["--decoder", "joint", "--beam", "3", "--lm", "LM"],
+    ],
+)
+def test_evaluate_with_each_decoder(subword: dict, decoding: list[str], tmp_path: Path) -> None:
+    run_dir = Path(subword["joint"]["run_dir"])
+    arpa = run_dir / "words-3gram.arpa"  # the run's word LM, built from its transcripts
+    subs = {"LM": subword["lm"], "ARPA": str(arpa)}
+    decoding = [subs.get(a, a) for a in decoding]
+    ckpt = subword["joint"]["best_checkpoint"]
+    args = ["evaluate", "--checkpoint", ckpt, "--output-dir", str(tmp_path)]
+    assert main([*args, *decoding]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["utterances"] > 0 and summary["cer"] >= 0
+    if "ARPA" not in decoding and str(arpa) in decoding:
+        words = {line.split("\t")[1] for line in _unigrams(arpa)}
+        rows = [json.loads(x) for x in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+        assert all(set(r["hypothesis"].split()) <= words for r in rows)
+
+
+def _unigrams(arpa: Path) -> list[str]:
+    text = arpa.read_text()
+    block = text.split("\\1-grams:\n")[1].split("\n\n")[0]
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_transcribe_with_word_timestamps(subword: dict, tmp_path: Path) -> None:
+    speech = synthesize("open the door please", "en-us", 160, 50, 16000).numpy()
+    audio = tmp_path / "a.wav"
+    sf.write(str(audio), np.concatenate([speech, np.zeros(4000), speech]), 16000)
+    out = tmp_path / "out.jsonl"
+    ckpt = subword["joint"]["best_checkpoint"]
+    args = ["transcribe", "--checkpoint", ckpt, str(audio), "--timestamps", "--output", str(out)]
+    assert main(args) == 0
+    row = json.loads(out.read_text())
+    words = row["words"]
+    assert words is not None and [w["word"] for w in words] == row["text"].split()
+    assert all(w["start"] <= w["end"] for w in words)
+
+
+def test_a_given_model_file_is_used_as_it_is(tiny_corpus: CorpusSpec, tmp_path: Path) -> None:
+    texts = [json.loads(x)["text"] for x in tiny_corpus.manifest("train").read_text().splitlines()]
+    model = tmp_path / "units.model"
+    model.write_bytes(SentencePieceTokenizer.train(texts, 40, "bpe").model)
+    cfg = load_config(
+        tiny_overrides(
+            tiny_corpus,
+            tmp_path / "runs",
+            "data.tokenizer.kind=sentencepiece",
+            f"data.tokenizer.model={model}",
+            "trainer.limit_train_batches=1",
+            "test=false",
+            "callbacks.word_lm=null",
+        )
+    )
+    result = train(cfg)
+    state = torch.load(result["best_checkpoint"], map_location="cpu", weights_only=True)
+    assert state["avseq"]["tokenizer"] == SentencePieceTokenizer.load(model).to_dict()
