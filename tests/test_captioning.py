@@ -270,3 +270,27 @@ def test_slot_accuracy_needs_colour_shape_and_action_of_the_main_object() -> Non
     ]
     assert slot_hits(hyps, refs) == (1, 5)
     assert slot_hits(["a man sings"], [["a man is singing"]]) == (0, 0)  # not built-in captions
+
+
+def test_concept_targets_are_the_words_every_reference_uses() -> None:
+    """The concept detector learns what all annotators named (the object's colour and shape),
+    not one annotator's phrasing: words in some references only are left out of its loss."""
+    from avseq.models.tasks.video import VideoTask
+
+    refs = ["a red star moves left", "the red star slides to the left", "a red star goes left"]
+    vocab = WordVocab.build([*refs, "a blue square grows"], min_count=1)
+    task = VideoTask(
+        [],
+        optimizer=torch.optim.AdamW,
+        vocab=vocab.to_dict()["tokens"],
+        net={"frame_encoder": {"channels": (4, 4, 4, 4), "out_dim": 8}, "hidden_size": 4},
+        action_weight=0.0,
+        caption_weight=1.0,
+        concept_weight=1.0,
+    )
+    target, weight = task.concept_targets([refs], torch.device("cpu"))
+    ids = {w: vocab.encode(w)[0] for w in ("red", "star", "left", "a", "the", "blue", "grows")}
+    assert {w for w, i in ids.items() if target[0, i] == 1} == {"red", "star", "left"}
+    assert {w for w, i in ids.items() if weight[0, i] == 0} == {"a", "the"}  # some refs only
+    assert target[0, ids["blue"]] == 0 and weight[0, ids["blue"]] == 1  # in none: absent
+    assert target[0, : WordVocab.unk + 1].sum() == 0  # special tokens are never concepts

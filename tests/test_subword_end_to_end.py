@@ -116,7 +116,7 @@ def _unigrams(arpa: Path) -> list[str]:
     return [line for line in block.splitlines() if line.strip()]
 
 
-def test_transcribe_with_word_timestamps(subword: dict, tmp_path: Path) -> None:
+def test_transcribe_with_word_timestamps_and_attention_plot(subword: dict, tmp_path: Path) -> None:
     speech = synthesize("open the door please", "en-us", 160, 50, 16000).numpy()
     audio = tmp_path / "a.wav"
     sf.write(str(audio), np.concatenate([speech, np.zeros(4000), speech]), 16000)
@@ -128,6 +128,10 @@ def test_transcribe_with_word_timestamps(subword: dict, tmp_path: Path) -> None:
     words = row["words"]
     assert words is not None and [w["word"] for w in words] == row["text"].split()
     assert all(w["start"] <= w["end"] for w in words)
+    plots = tmp_path / "plots"  # one attention row per piece
+    args = ["transcribe", "--checkpoint", ckpt, str(audio), "--decoder", "joint", "--beam", "2"]
+    assert main([*args, "--attention-plot", str(plots)]) == 0
+    assert (plots / "a.png").is_file()
 
 
 def test_a_given_model_file_is_used_as_it_is(tiny_corpus: CorpusSpec, tmp_path: Path) -> None:

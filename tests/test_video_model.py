@@ -25,10 +25,10 @@ def test_video_classifier_shapes(rnn_type: str) -> None:
     assert logits.shape == (3, 12) and weights.shape == (3, 5)
 
 
-@pytest.mark.parametrize("motion", [False, True])
-def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch(motion: bool) -> None:
+@pytest.mark.parametrize(("motion", "skip"), [(False, False), (True, False), (True, True)])
+def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch(motion: bool, skip: bool) -> None:
     torch.manual_seed(0)
-    model = VideoModel(4, {**SMALL, "motion": motion}, hidden_size=16).eval()
+    model = VideoModel(4, {**SMALL, "motion": motion}, hidden_size=16, frame_skip=skip).eval()
     batch = clips(3, 7)
     lengths = torch.tensor([7, 4, 2])
     logits, weights = model(batch, lengths)
@@ -165,3 +165,15 @@ def test_flow_input_needs_motion_and_adds_two_channels() -> None:
     assert enc(clips(1, 2)[0].repeat(1, 2, 1, 1)).shape == (2, SMALL["out_dim"])
     with pytest.raises(AvseqError, match="flow input needs motion"):
         FrameEncoder(**SMALL, flow=True)
+
+
+def test_frame_skip_states_carry_the_frame_features() -> None:
+    torch.manual_seed(0)
+    enc = VideoEncoder(SMALL, hidden_size=8, frame_skip=True).eval()
+    batch, lengths = clips(2, 5), torch.tensor([5, 3])
+    states = enc(batch, lengths)
+    assert enc.output_size == 2 * 8 + 32 and states.shape == (2, 5, 48)
+    torch.testing.assert_close(states[..., 16:], enc.frame_features(batch, lengths))
+    torch.testing.assert_close(
+        states[..., :16], enc.rnn(enc.frame_features(batch, lengths), lengths)
+    )

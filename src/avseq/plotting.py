@@ -22,8 +22,8 @@ def save_figure(fig, path: Path) -> None:
 
 def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> None:
     """Saves the log-mel spectrogram of `audio_path` above the decoder's attention: one row
-    per output character (and one for end of sentence) over the encoder frames, both on the
-    same time axis."""
+    per output unit, a character or a piece (and one for end of sentence), over the encoder
+    frames, both on the same time axis."""
     from avseq.data.audio import load_audio
 
     wave = load_audio(audio_path, transcriber.sample_rate)
@@ -33,7 +33,10 @@ def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> 
         mel, _ = model.features(wave[None].to(device), torch.tensor([wave.numel()], device=device))
     mel = mel[0].float().cpu().numpy()
     seconds = wave.numel() / transcriber.sample_rate
-    rows = [("␣" if ch == " " else ch) for ch in decoded.text] + ["<eos>"]
+    tok = transcriber.tokenizer
+    units = tok.units
+    rows = [("␣" if units[i - 1] == "|" else units[i - 1]) for i in tok.encode(decoded.text)]
+    rows.append("<eos>")
     attention = decoded.attention[: len(rows)].float().numpy()
     rows = rows[: attention.shape[0]]
     width = min(40.0, max(6.0, 1.2 * seconds + 2))
@@ -56,6 +59,6 @@ def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> 
     )
     bottom.set_yticks(range(len(rows)), rows, fontsize=8)
     bottom.set_xlabel("time (s)")
-    bottom.set_ylabel("output character")
+    bottom.set_ylabel("output unit")
     fig.suptitle(decoded.text or "(empty transcript)", fontsize=10)
     save_figure(fig, path)

@@ -19,6 +19,8 @@ class VideoEncoder(nn.Module):
 
     The frame CNN runs only on real frames (padding costs nothing and cannot leak into
     BatchNorm statistics); precomputed frame features (B, T, D) can be given instead.
+    With `frame_skip`, each state also carries its frame's features (B, T, rnn + D): what a
+    frame looks like reaches the heads without passing through the recurrence.
     """
 
     def __init__(
@@ -29,13 +31,15 @@ class VideoEncoder(nn.Module):
         num_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.1,
+        frame_skip: bool = False,
     ) -> None:
         super().__init__()
         self.frames = FrameEncoder(**(frame_encoder or {}))
         self.rnn = RNNEncoder(
             self.frames.out_dim, hidden_size, num_layers, rnn_type, bidirectional, dropout
         )
-        self.output_size = self.rnn.output_size
+        self.frame_skip = frame_skip
+        self.output_size = self.rnn.output_size + (self.frames.out_dim if frame_skip else 0)
 
     def frame_features(self, frames: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) uint8 -> (B, T, D) float, zeros on padded frames."""
@@ -56,7 +60,10 @@ class VideoEncoder(nn.Module):
     ) -> torch.Tensor:
         if features is None:
             features = self.frame_features(frames, lengths)
-        return self.rnn(features, lengths)
+        states = self.rnn(features, lengths)
+        if self.frame_skip:
+            states = torch.cat([states, features.to(states.dtype)], dim=-1)
+        return states
 
 
 class VideoModel(nn.Module):
@@ -66,6 +73,7 @@ class VideoModel(nn.Module):
         num_classes: action classes (0: no action head).
         frame_encoder: `FrameEncoder` arguments (kind, image_size, out_dim, weights, freeze).
         rnn_type, hidden_size, num_layers, bidirectional, dropout: the recurrent encoder.
+        frame_skip: the states also carry the frame features (see `VideoEncoder`).
         attn_size: hidden size of the pooling attention.
         vocab_size: caption words including the special tokens (0: no caption decoder).
         decoder: `AttentionDecoder` arguments (embed_size, hidden_size, attn_size, dropout).
@@ -88,6 +96,7 @@ class VideoModel(nn.Module):
         vocab_size: int = 0,
         decoder: dict[str, Any] | None = None,
         concepts: bool = False,
+        frame_skip: bool = False,
     ) -> None:
         super().__init__()
         if num_classes <= 0 and vocab_size <= 0:
@@ -96,7 +105,7 @@ class VideoModel(nn.Module):
             k: v for k, v in locals().items() if k not in ("self", "__class__")
         }
         self.encoder = VideoEncoder(
-            frame_encoder, rnn_type, hidden_size, num_layers, bidirectional, dropout
+            frame_encoder, rnn_type, hidden_size, num_layers, bidirectional, dropout, frame_skip
         )
         self.head = (
             AttentionPoolingClassifier(self.encoder.output_size, num_classes, attn_size, dropout)

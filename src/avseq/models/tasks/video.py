@@ -122,8 +122,8 @@ class VideoTask(AvseqTask):
     def concept_targets(
         self, references: list[list[str]], device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, vocab) targets and weights of the concept detector: a word is present when at
-        least half of a clip's references use it, absent when none does, and left out of the
+        """(B, vocab) targets and weights of the concept detector: a word is present when
+        every one of a clip's references uses it, absent when none does, and left out of the
         loss in between (a phrasing some annotators chose is not a property of the video)."""
         assert self.vocab is not None
         counts = torch.zeros(len(references), len(self.vocab))
@@ -132,8 +132,8 @@ class VideoTask(AvseqTask):
                 counts[i, list(set(self.vocab.encode(ref)))] += 1
             counts[i] /= max(1, len(refs))
         counts[:, : WordVocab.unk + 1] = 0  # special tokens are never concepts
-        target = (counts >= 0.5).float()
-        weight = ((counts >= 0.5) | (counts == 0)).float()
+        target = (counts >= 1.0).float()
+        weight = ((counts >= 1.0) | (counts == 0)).float()
         return target.to(device), weight.to(device)
 
     def _caption_losses(
@@ -156,9 +156,11 @@ class VideoTask(AvseqTask):
         concept = None
         if concept_logits is not None:
             target, weight = self.concept_targets(references, states.device)
+            # summed over the words, averaged over the videos: each word gets a per-video
+            # signal (a mean over all words would shrink it by the vocabulary size)
             concept = F.binary_cross_entropy_with_logits(
                 concept_logits.float(), target, weight=weight, reduction="sum"
-            ) / weight.sum().clamp_min(1)
+            ) / max(1, target.size(0))
         return caption, concept
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
