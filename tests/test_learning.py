@@ -6,7 +6,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from avseq.data.synth_speech import synthesize
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.tokenizer import CharTokenizer, SentencePieceTokenizer
 from avseq.decoding.align import word_timestamps
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.metrics.asr import ASRScore
@@ -26,16 +26,16 @@ PHRASES = [
 
 
 def overfit(
-    waves: list[torch.Tensor], texts: list[str], max_steps: int = 600
+    waves: list[torch.Tensor], texts: list[str], max_steps: int = 600, tok=None
 ) -> tuple[SpeechRecognizer, float, list[str]]:
     """Trains a tiny recognizer on `waves` until greedy CER < 5% (or `max_steps`); returns the
-    model (eval mode), the CER and the transcripts."""
+    model (eval mode), the CER and the transcripts. `tok`: characters unless given."""
     torch.manual_seed(0)
-    tok = CharTokenizer()
+    tok = tok or CharTokenizer()
     batch = pad_sequence(waves, batch_first=True)
     lengths = torch.tensor([w.numel() for w in waves])
     targets = pad_sequence([torch.tensor(tok.encode(p)) for p in texts], batch_first=True)
-    target_lengths = torch.tensor([len(p) for p in texts])
+    target_lengths = torch.tensor([len(tok.encode(p)) for p in texts])
     model = SpeechRecognizer(
         tok.vocab_size,
         n_mels=40,
@@ -73,6 +73,16 @@ def overfit(
 def test_tiny_model_overfits_generated_utterances() -> None:
     waves = [synthesize(p, "en-us", 170, 50, 16000) for p in PHRASES]
     _, cer, hyps = overfit(waves, PHRASES)
+    assert cer < 0.05, f"CER {cer:.3f}: {hyps}"
+
+
+@needs_espeak
+def test_tiny_model_overfits_with_subword_units() -> None:
+    """The same with SentencePiece pieces as output units: CTC learns them too."""
+    tok = SentencePieceTokenizer.train(PHRASES * 10, vocab_size=40)
+    assert any(len(u) > 2 for u in tok.units)
+    waves = [synthesize(p, "en-us", 170, 50, 16000) for p in PHRASES]
+    _, cer, hyps = overfit(waves, PHRASES, tok=tok)
     assert cer < 0.05, f"CER {cer:.3f}: {hyps}"
 
 
