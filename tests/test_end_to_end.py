@@ -23,14 +23,35 @@ TINY_MODEL = [
 ]
 
 
-def tiny_overrides(spec: CorpusSpec, runs: Path, *extra: str) -> list[str]:
+def corpus_overrides(spec: CorpusSpec) -> list[str]:
     return [
-        "experiment=speech",
         f"data.corpus.root={spec.root}",
         f"data.corpus.train_hours={spec.train_hours}",
         f"data.corpus.val_hours={spec.val_hours}",
         f"data.corpus.test_hours={spec.test_hours}",
         f"data.corpus.seed={spec.seed}",
+    ]
+
+
+def tiny_lm_overrides(spec: CorpusSpec, runs: Path, *extra: str) -> list[str]:
+    """A tiny character LSTM LM on the tiny corpus's transcripts (experiment=speech_lm)."""
+    return [
+        "experiment=speech_lm",
+        *corpus_overrides(spec),
+        f"paths.runs_dir={runs}",
+        "model.net.hidden_size=32",
+        "model.net.num_layers=1",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=3",
+        "logger.tensorboard=null",
+        *extra,
+    ]
+
+
+def tiny_overrides(spec: CorpusSpec, runs: Path, *extra: str) -> list[str]:
+    return [
+        "experiment=speech",
+        *corpus_overrides(spec),
         "data.num_workers=0",
         "data.batch_size=8",
         f"paths.runs_dir={runs}",

@@ -15,42 +15,21 @@ from avseq.config import load_config
 from avseq.data.synth_speech import CorpusSpec, synthesize
 from avseq.train import train
 
-from .test_end_to_end import tiny_overrides
+from .test_end_to_end import tiny_lm_overrides, tiny_overrides
+
+TINY_JOINT = (
+    "experiment=speech_joint",
+    "model.decoder.hidden_size=32",
+    "model.decoder.attn_size=16",
+    "model.decoder.embed_size=8",
+)
 
 
 @pytest.fixture(scope="module")
 def models(tiny_corpus: CorpusSpec, tmp_path_factory) -> dict:
     runs = tmp_path_factory.mktemp("runs")
-    joint = train(
-        load_config(
-            tiny_overrides(
-                tiny_corpus,
-                runs,
-                "experiment=speech_joint",
-                "model.decoder.hidden_size=32",
-                "model.decoder.attn_size=16",
-                "model.decoder.embed_size=8",
-            )
-        )
-    )
-    lm = train(
-        load_config(
-            [
-                "experiment=speech_lm",
-                f"data.corpus.root={tiny_corpus.root}",
-                f"data.corpus.train_hours={tiny_corpus.train_hours}",
-                f"data.corpus.val_hours={tiny_corpus.val_hours}",
-                f"data.corpus.test_hours={tiny_corpus.test_hours}",
-                f"data.corpus.seed={tiny_corpus.seed}",
-                f"paths.runs_dir={runs}",
-                "model.net.hidden_size=32",
-                "model.net.num_layers=1",
-                "trainer.max_epochs=1",
-                "trainer.limit_train_batches=3",
-                "logger.tensorboard=null",
-            ]
-        )
-    )
+    joint = train(load_config(tiny_overrides(tiny_corpus, runs, *TINY_JOINT)))
+    lm = train(load_config(tiny_lm_overrides(tiny_corpus, runs)))
     return {"joint": joint["best_checkpoint"], "lm": lm["best_checkpoint"], "lm_result": lm}
 
 

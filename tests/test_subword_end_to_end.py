@@ -19,17 +19,8 @@ from avseq.data.synth_speech import CorpusSpec, synthesize
 from avseq.data.tokenizer import SentencePieceTokenizer
 from avseq.train import train
 
-from .test_end_to_end import tiny_overrides
-
-
-def corpus_overrides(spec: CorpusSpec) -> list[str]:
-    return [
-        f"data.corpus.root={spec.root}",
-        f"data.corpus.train_hours={spec.train_hours}",
-        f"data.corpus.val_hours={spec.val_hours}",
-        f"data.corpus.test_hours={spec.test_hours}",
-        f"data.corpus.seed={spec.seed}",
-    ]
+from .test_end_to_end import tiny_lm_overrides, tiny_overrides
+from .test_speech_decoding_end_to_end import TINY_JOINT
 
 
 @pytest.fixture(scope="module")
@@ -40,28 +31,17 @@ def subword(tiny_corpus: CorpusSpec, tmp_path_factory) -> dict:
             tiny_overrides(
                 tiny_corpus,
                 runs,
-                "experiment=speech_joint",
+                *TINY_JOINT,
                 "data.tokenizer.kind=sentencepiece",
                 "data.tokenizer.vocab_size=60",
-                "model.decoder.hidden_size=32",
-                "model.decoder.attn_size=16",
-                "model.decoder.embed_size=8",
             )
         )
     )
     lm = train(
         load_config(
-            [
-                "experiment=speech_lm",
-                *corpus_overrides(tiny_corpus),
-                f"data.tokenizer_checkpoint={joint['best_checkpoint']}",
-                f"paths.runs_dir={runs}",
-                "model.net.hidden_size=32",
-                "model.net.num_layers=1",
-                "trainer.max_epochs=1",
-                "trainer.limit_train_batches=3",
-                "logger.tensorboard=null",
-            ]
+            tiny_lm_overrides(
+                tiny_corpus, runs, f"data.tokenizer_checkpoint={joint['best_checkpoint']}"
+            )
         )
     )
     return {"joint": joint, "lm": lm["best_checkpoint"]}
