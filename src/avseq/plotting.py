@@ -35,7 +35,8 @@ def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> 
     seconds = wave.numel() / transcriber.sample_rate
     tok = transcriber.tokenizer
     units = tok.units
-    rows = [("␣" if units[i - 1] == "|" else units[i - 1]) for i in tok.encode(decoded.text)]
+    space = tok.word_boundary
+    rows = [("␣" if units[i - 1] == space else units[i - 1]) for i in tok.encode(decoded.text)]
     rows.append("<eos>")
     attention = decoded.attention[: len(rows)].float().numpy()
     rows = rows[: attention.shape[0]]

@@ -12,12 +12,47 @@ from pathlib import Path
 from typing import Any
 
 from avseq.data.text import ALPHABET
+from avseq.errors import AvseqError
 
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 
 
-class CharTokenizer:
+class _Units:
+    """What both tokenizers share: id 0 is the CTC blank; transcripts are normalized
+    (`normalize_text`) and must only hold characters the units cover."""
+
+    blank: int = 0
+    _covered: set[str] | dict[str, int]  # the characters the units spell
+
+    def normalize(self, text: str) -> str:
+        """Lower-cases, straightens quotes and collapses whitespace."""
+        return normalize_text(text)
+
+    def invalid_chars(self, text: str) -> list[str]:
+        """Characters of the normalized `text` that no unit covers."""
+        return sorted({ch for ch in self.normalize(text) if ch not in self._covered})
+
+    def encode(self, text: str) -> list[int]:
+        """Normalizes and encodes a transcript.
+
+        Raises:
+            ValueError: naming the characters no unit covers, and what to do.
+        """
+        norm = self.normalize(text)
+        bad = self.invalid_chars(norm)
+        if bad:
+            raise ValueError(self._uncovered_message(bad))
+        return self._ids(norm)
+
+    def _uncovered_message(self, bad: list[str]) -> str:
+        raise NotImplementedError
+
+    def _ids(self, norm: str) -> list[int]:
+        raise NotImplementedError
+
+
+class CharTokenizer(_Units):
     """Maps transcripts to character ids and back; its vocabulary travels in the checkpoint.
 
     Args:
@@ -25,7 +60,6 @@ class CharTokenizer:
             and whitespace is collapsed before encoding; any other character is an error.
     """
 
-    blank: int = 0
     # flashlight-text's name for the word boundary (the space character)
     word_boundary: str | None = "|"
 
@@ -34,34 +68,21 @@ class CharTokenizer:
             raise ValueError(f"alphabet must list distinct characters, got {alphabet!r}")
         self.alphabet = alphabet
         self._index = {ch: i + 1 for i, ch in enumerate(alphabet)}
+        self._covered = self._index
 
     @property
     def vocab_size(self) -> int:
         """Number of output classes including the blank."""
         return len(self.alphabet) + 1
 
-    def normalize(self, text: str) -> str:
-        """Lower-cases, straightens quotes and collapses whitespace."""
-        return normalize_text(text)
+    def _uncovered_message(self, bad: list[str]) -> str:
+        return (
+            f"transcript has characters outside the vocabulary: {bad!r} (the "
+            f"vocabulary is {self.alphabet!r}); spell numbers out as words, "
+            "or remove those characters"
+        )
 
-    def invalid_chars(self, text: str) -> list[str]:
-        """Characters of the normalized `text` that are outside the vocabulary."""
-        return sorted({ch for ch in self.normalize(text) if ch not in self._index})
-
-    def encode(self, text: str) -> list[int]:
-        """Normalizes and encodes a transcript.
-
-        Raises:
-            ValueError: naming the characters that are outside the vocabulary.
-        """
-        norm = self.normalize(text)
-        bad = self.invalid_chars(norm)
-        if bad:
-            raise ValueError(
-                f"transcript has characters outside the vocabulary: {bad!r} (the "
-                f"vocabulary is {self.alphabet!r}); spell numbers out as words, "
-                "or remove those characters"
-            )
+    def _ids(self, norm: str) -> list[int]:
         return [self._index[ch] for ch in norm]
 
     def decode(self, ids: list[int]) -> str:
@@ -104,7 +125,7 @@ class CharTokenizer:
 WORD_START = "\u2581"  # SentencePiece's mark at the start of a word ("▁")
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(_Units):
     """Subword units from a SentencePiece model (Kudo and Richardson, 2018): id 0 is the CTC
     blank, ids 1.. are the model's pieces (its `<unk>` first). Transcripts are normalized as
     for characters (lower case, straight quotes, single spaces) before encoding.
@@ -113,7 +134,6 @@ class SentencePieceTokenizer:
         model: a serialized SentencePiece model (the bytes of a `.model` file).
     """
 
-    blank: int = 0
     word_boundary: str | None = None  # words start with "▁" inside pieces
 
     def __init__(self, model: bytes) -> None:
@@ -126,7 +146,7 @@ class SentencePieceTokenizer:
             raise ValueError(f"not a SentencePiece model ({str(err)[:80]})") from None
         n = self.sp.get_piece_size()
         self._pieces = [self.sp.id_to_piece(i) for i in range(n)]
-        self._chars = {
+        self._covered = {
             ch
             for i, p in enumerate(self._pieces)
             if not (self.sp.is_unknown(i) or self.sp.is_control(i))
@@ -197,26 +217,13 @@ class SentencePieceTokenizer:
         """Names of ids 1..vocab_size-1 for CTC beam search: the pieces."""
         return list(self._pieces)
 
-    def normalize(self, text: str) -> str:
-        return normalize_text(text)
+    def _uncovered_message(self, bad: list[str]) -> str:
+        return (
+            f"transcript has characters the SentencePiece model does not cover: {bad!r}; "
+            "remove them or train the model on text that holds them"
+        )
 
-    def invalid_chars(self, text: str) -> list[str]:
-        """Characters of the normalized `text` that no piece holds."""
-        return sorted({ch for ch in self.normalize(text) if ch not in self._chars})
-
-    def encode(self, text: str) -> list[int]:
-        """Normalizes and encodes a transcript.
-
-        Raises:
-            ValueError: naming the characters no piece covers.
-        """
-        norm = self.normalize(text)
-        bad = self.invalid_chars(norm)
-        if bad:
-            raise ValueError(
-                f"transcript has characters the SentencePiece model does not cover: {bad!r}; "
-                "remove them or train the model on text that holds them"
-            )
+    def _ids(self, norm: str) -> list[int]:
         return [i + 1 for i in self.sp.encode(norm)]
 
     def decode(self, ids: list[int]) -> str:
@@ -280,8 +287,6 @@ def build_tokenizer(
             given `.model` file is used as it is, otherwise one is trained on `train_texts()`.
         train_texts: the training transcripts (called only when a model is trained).
     """
-    from avseq.errors import AvseqError
-
     spec = dict(spec or {})
     kind = spec.pop("kind", "char")
     if kind not in TOKENIZER_KINDS:
