@@ -283,7 +283,11 @@ def test_concept_targets_are_the_words_every_reference_uses() -> None:
         [],
         optimizer=torch.optim.AdamW,
         vocab=vocab.to_dict()["tokens"],
-        net={"frame_encoder": {"channels": (4, 4, 4, 4), "out_dim": 8}, "hidden_size": 4},
+        net={
+            "frame_encoder": {"channels": (4, 4, 4, 4), "out_dim": 8},
+            "hidden_size": 4,
+            "frame_skip": True,
+        },
         action_weight=0.0,
         caption_weight=1.0,
         concept_weight=1.0,

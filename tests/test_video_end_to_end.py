@@ -319,6 +319,7 @@ def test_captions_only_training_on_msrvtt_style_data(video_corpus, tmp_path, cap
         f"data.video_root={video_corpus.path / 'clips'}",
         "data.vocab_min_count=2",
         "model.concept_weight=1.0",
+        "model.net.frame_skip=true",
     )
     result = train(load_config(args))
     assert "test/bleu4" in result and "test/acc" not in result

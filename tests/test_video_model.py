@@ -177,3 +177,49 @@ def test_frame_skip_states_carry_the_frame_features() -> None:
     torch.testing.assert_close(
         states[..., :16], enc.rnn(enc.frame_features(batch, lengths), lengths)
     )
+
+
+@pytest.mark.parametrize(
+    ("pool", "where", "proj_in"),
+    [("mean", None, 16 * 16 + 16), ("max", 4, 4 * 16 + 16), ("meanmax", 0, 2 * 16)],
+)
+def test_small_cnn_pooling_choices(pool: str, where: int | None, proj_in: int) -> None:
+    """The position map and the global pooling the small CNN's features are made of."""
+    enc = FrameEncoder(**SMALL, global_pool=pool, where_channels=where).eval()
+    assert enc.net.proj[0].in_features == proj_in
+    frames = clips(1, 3)[0]
+    feats = enc(frames)
+    assert feats.shape == (3, SMALL["out_dim"])
+    # frames are encoded one by one: a frame's features do not depend on its batch
+    torch.testing.assert_close(enc(frames[1:2]), feats[1:2], atol=1e-5, rtol=1e-4)
+
+
+def test_small_cnn_without_position_map_ignores_where_a_shape_is() -> None:
+    """With no position map and global max pooling, a shape moved by the CNN's total stride
+    (16 pixels) gives the same features, as long as it stays clear of the borders."""
+    torch.manual_seed(0)
+    enc = FrameEncoder(
+        channels=(8, 8, 8, 8), out_dim=16, image_size=128, global_pool="max", where_channels=0
+    ).eval()
+    frames = torch.full((2, 3, 128, 128), 128, dtype=torch.uint8)
+    frames[0, :, 48:58, 40:50] = 255
+    frames[1, :, 64:74, 56:66] = 255
+    feats = enc(frames)
+    torch.testing.assert_close(feats[0], feats[1], atol=1e-5, rtol=1e-4)
+
+
+def test_bad_pooling_choices_are_clear_errors() -> None:
+    with pytest.raises(AvseqError, match="global_pool must be one of"):
+        FrameEncoder(**SMALL, global_pool="median")
+    with pytest.raises(AvseqError, match="where_channels must be"):
+        FrameEncoder(**SMALL, where_channels=-1)
+
+
+def test_concept_detector_needs_the_frame_features_in_the_states() -> None:
+    with pytest.raises(ValueError, match="frame_skip=true"):
+        VideoModel(0, SMALL, hidden_size=8, vocab_size=12, concepts=True)
+    model = VideoModel(0, SMALL, hidden_size=8, vocab_size=12, concepts=True, frame_skip=True)
+    assert model.concepts is not None
+    states = model.encoder(clips(2, 4), torch.tensor([4, 2]))
+    mask, logits = model.caption_context(states, torch.tensor([4, 2]))
+    assert logits.shape == (2, 12) and mask.tolist()[1] == [True, True, False, False]

@@ -78,9 +78,11 @@ class VideoModel(nn.Module):
         vocab_size: caption words including the special tokens (0: no caption decoder).
         decoder: `AttentionDecoder` arguments (embed_size, hidden_size, attn_size, dropout).
         concepts: with a decoder, also detect which words a video's captions use (a
-            multi-label head on attention-pooled states: semantic concepts, as in Gan et al.,
-            2017, "Semantic Compositional Networks"); their probabilities join the decoder's
-            initial state.
+            multi-label head on attention-pooled frame features: semantic concepts, as in Gan
+            et al., 2017, "Semantic Compositional Networks"); their probabilities join the
+            decoder's initial state. Needs `frame_skip` (the states then carry the frame
+            features): what a frame shows (colour, shape) is learned by the frame CNN without
+            pulling the recurrent encoder away from the motion the action head needs.
     """
 
     def __init__(
@@ -113,8 +115,13 @@ class VideoModel(nn.Module):
             else None
         )
         concepts = concepts and vocab_size > 0
+        if concepts and not frame_skip:
+            raise ValueError(
+                "the concept detector reads the frame features: set model.net.frame_skip=true "
+                "(or model.concept_weight=0)"
+            )
         self.concepts = (
-            AttentionPoolingClassifier(self.encoder.output_size, vocab_size, attn_size, dropout)
+            AttentionPoolingClassifier(self.encoder.frames.out_dim, vocab_size, attn_size, dropout)
             if concepts
             else None
         )
@@ -137,8 +144,10 @@ class VideoModel(nn.Module):
         """What the caption decoder takes besides the states: the (B, T) mask of valid steps
         and the concept logits (B, vocab) when the model detects concepts."""
         mask = frame_mask(lengths.to(states.device), states.size(1))
-        concept_logits = self.concepts(states, lengths)[0] if self.concepts is not None else None
-        return mask, concept_logits
+        if self.concepts is None:
+            return mask, None
+        frame_features = states[..., -self.encoder.frames.out_dim :]  # see `frame_skip`
+        return mask, self.concepts(frame_features, lengths)[0]
 
     def classify(
         self, states: torch.Tensor, lengths: torch.Tensor
