@@ -21,7 +21,7 @@ from avseq.data.video import read_clip, sample_indices, video_info
 from avseq.data.video_dataset import VideoClipDataset, collate_video
 from avseq.errors import AvseqError
 from avseq.inference import write_report
-from avseq.metrics.captioning import caption_scores
+from avseq.metrics.captioning import SLOTS, caption_scores
 from avseq.models.components.attention_decoder import Hypothesis
 from avseq.plotting import plt, save_figure
 
@@ -254,6 +254,11 @@ def caption_summary_markdown(summary: dict[str, Any]) -> str:
         lines.append(
             f"| slot accuracy (colour, shape, action) | {100 * summary['slot_accuracy']:.2f}% "
             f"of {summary['slot_videos']} |"
+        )
+        lines.append(
+            "| colour / shape / action right | "
+            + " / ".join(f"{100 * summary[f'slot_{k}']:.1f}%" for k in SLOTS)
+            + " |"
         )
     lines.append(f"| distinct captions | {summary['distinct_captions']} |")
     return "\n".join(lines) + "\n"

@@ -472,17 +472,28 @@ _ACTION_PHRASES = sorted(
 )
 
 
-def parse_caption(text: str) -> tuple[str, str, str] | None:
-    """(colour, shape, action) named by a built-in-style caption, or None when it names no
-    single colour, shape and action (the slots the slot accuracy checks)."""
+def caption_slots(text: str) -> tuple[str | None, str | None, str | None]:
+    """(colour, shape, action) a built-in-style caption names, each None where it names none
+    or more than one."""
     padded = f" {' '.join(text.lower().split())} "
     tokens = padded.split()
     colours = [c for c in COLOURS if c in tokens]
     shapes = [s for s in SHAPES if s in tokens]
     action = next((a for phrase, a in _ACTION_PHRASES if phrase in padded), None)
-    if len(colours) != 1 or len(shapes) != 1 or action is None:
+    return (
+        colours[0] if len(colours) == 1 else None,
+        shapes[0] if len(shapes) == 1 else None,
+        action,
+    )
+
+
+def parse_caption(text: str) -> tuple[str, str, str] | None:
+    """(colour, shape, action) named by a built-in-style caption, or None when it names no
+    single colour, shape and action (the slots the slot accuracy checks)."""
+    colour, shape, action = caption_slots(text)
+    if colour is None or shape is None or action is None:
         return None
-    return colours[0], shapes[0], action
+    return colour, shape, action
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Frame encoders: one image in, one feature vector out, applied to every frame of a clip.
 
-- "cnn": a small conv net sized for the built-in clips (64x64). Its last feature map is
-  flattened rather than averaged, so *where* things are survives into the features (motion
-  direction is a change of position).
+- "cnn": a small conv net sized for the built-in clips (64x64). By default its last feature map
+  is flattened as well as averaged, so *where* things are survives into the features (motion
+  direction is a change of position); the joint action + caption model pools it only (mean and
+  max), which learns what things look like (shapes) much sooner.
 - "resnet18", "mobilenet_v3_small": torchvision backbones, from scratch or from a weights file
   you provide (ImageNet weights saved with `torch.save(model.state_dict(), path)`; nothing is
   downloaded).
@@ -59,9 +60,11 @@ class SmallFrameCNN(nn.Module):
             pooled into the position-free features. A maximum responds to a shape wherever it
             is and however small it is in the frame.
         where_channels: channels of the flattened map: None keeps all of them, k > 0 first
-            reduces them to k with a 1x1 convolution, 0 leaves the map out. A narrow map keeps
-            positions without letting the position features dominate the projection (on the
-            built-in clips, single-frame shape classification learned about twice as fast).
+            reduces them to k with a 1x1 convolution, 0 leaves the map out. The map slows the
+            learning of what things look like: classifying the main object's shape from four
+            frames of the built-in clips reached 96-97% validation accuracy in 600 steps
+            without it (mean and max pooling, 2 seeds), 78-79% with the full map (2 seeds)
+            and 77% with a 16-channel one.
     """
 
     def __init__(

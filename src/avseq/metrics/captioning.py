@@ -17,7 +17,7 @@ from typing import Any
 
 from torchmetrics.text import BLEUScore, ROUGEScore
 
-from avseq.data.synth_video import parse_caption
+from avseq.data.synth_video import caption_slots, parse_caption
 from avseq.data.vocab import words
 
 NGrams = Counter[tuple[str, ...]]
@@ -84,17 +84,30 @@ def reference_slots(references: Sequence[str]) -> tuple[str, str, str] | None:
     return Counter(parsed).most_common(1)[0][0] if parsed else None
 
 
-def slot_hits(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> tuple[int, int]:
-    """(captions naming the main object's colour, shape and action correctly, captions whose
-    references name them): the slot accuracy of built-in-style captions."""
-    hits = total = 0
+SLOTS = ("colour", "shape", "action")
+
+
+def slot_counts(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, int]:
+    """How many captions name the main object's colour, shape and action all correctly
+    ("all"), and each slot on its own, among the `total` whose references name them."""
+    counts = dict.fromkeys(("all", *SLOTS, "total"), 0)
     for hyp, refs in zip(hypotheses, references, strict=True):
         truth = reference_slots(refs)
         if truth is None:
             continue
-        total += 1
-        hits += parse_caption(hyp) == truth
-    return hits, total
+        named = caption_slots(hyp)
+        counts["total"] += 1
+        counts["all"] += named == truth
+        for slot, said, right in zip(SLOTS, named, truth, strict=True):
+            counts[slot] += said == right
+    return counts
+
+
+def slot_hits(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> tuple[int, int]:
+    """(captions naming the main object's colour, shape and action correctly, captions whose
+    references name them): the slot accuracy of built-in-style captions."""
+    counts = slot_counts(hypotheses, references)
+    return counts["all"], counts["total"]
 
 
 def caption_scores(
@@ -110,7 +123,10 @@ def caption_scores(
     rouge = ROUGEScore(rouge_keys="rougeL", accumulate="best")(hyps, refs)
     out["rouge_l"] = float(rouge["rougeL_fmeasure"])
     out["cider_d"] = cider_d(hyps, refs)[0]
-    hits, total = slot_hits(hyps, refs)
-    out["slot_accuracy"] = hits / total if total else None
+    counts = slot_counts(hyps, refs)
+    total = counts["total"]
+    out["slot_accuracy"] = counts["all"] / total if total else None
+    for slot in SLOTS:  # which of the three slots fails
+        out[f"slot_{slot}"] = counts[slot] / total if total else None
     out["slot_videos"] = total
     return out

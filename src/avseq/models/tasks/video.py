@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import BLEUScore
 
 from avseq.data.vocab import WordVocab
-from avseq.metrics.captioning import slot_hits
+from avseq.metrics.captioning import SLOTS, slot_counts
 from avseq.models.components.video_encoder import VideoModel
 from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
 
@@ -27,7 +27,8 @@ class VideoTask(AvseqTask):
     teacher-forced cross-entropy of a caption decoder; the loss is their weighted sum.
 
     Logs train/loss, val/acc, val/top5 (actions), val/bleu4 and val/slot_acc (greedy
-    captions; slot accuracy on built-in-style captions) and the same under test/.
+    captions; slot accuracy on built-in-style captions, and val/slot_colour, val/slot_shape,
+    val/slot_action for each slot) and the same under test/.
 
     Args:
         classes: action class names in index order (saved in checkpoints); may be empty.
@@ -104,8 +105,8 @@ class VideoTask(AvseqTask):
                 metrics[f"{stage}_top5"] = MulticlassAccuracy(k, top_k=min(5, k), average="micro")
             if self.vocab is not None:
                 metrics[f"{stage}_bleu4"] = BLEUScore(n_gram=4)
-                metrics[f"{stage}_slot_hits"] = SumMetric()
-                metrics[f"{stage}_slot_total"] = SumMetric()
+                for key in ("all", *SLOTS, "total"):
+                    metrics[f"{stage}_slot_{key}"] = SumMetric()
         self.metrics = torch.nn.ModuleDict(metrics)
 
     def forward(
@@ -224,20 +225,22 @@ class VideoTask(AvseqTask):
             bleu = self.metrics[f"{stage}_bleu4"]
             bleu.update(texts, refs)
             self.log(f"{stage}/bleu4", bleu, prog_bar=True, batch_size=n)
-            hits, total = slot_hits(texts, refs)
-            if total:
-                self.metrics[f"{stage}_slot_hits"].update(float(hits))
-                self.metrics[f"{stage}_slot_total"].update(float(total))
+            counts = slot_counts(texts, refs)
+            if counts["total"]:
+                for key, count in counts.items():
+                    self.metrics[f"{stage}_slot_{key}"].update(float(count))
 
     def _log_slots(self, stage: str) -> None:
         if self.vocab is None:
             return
-        hits = self.metrics[f"{stage}_slot_hits"]
         total = self.metrics[f"{stage}_slot_total"]
         t = float(total.compute()) if total.update_count else 0.0
-        if t > 0:
-            self.log(f"{stage}/slot_acc", float(hits.compute()) / t, prog_bar=True)
-        hits.reset()
+        for key in ("all", *SLOTS):
+            hits = self.metrics[f"{stage}_slot_{key}"]
+            if t > 0:
+                name = "slot_acc" if key == "all" else f"slot_{key}"
+                self.log(f"{stage}/{name}", float(hits.compute()) / t, prog_bar=key == "all")
+            hits.reset()
         total.reset()
 
     def on_validation_epoch_end(self) -> None:
