@@ -35,8 +35,10 @@ def test_corpus_folder_changes_with_settings(tmp_path) -> None:
 
 @needs_espeak
 def test_library_and_command_line_speak_the_same(tiny_corpus: CorpusSpec) -> None:
-    lib, rate = espeak.speak("call my sister", "en-gb-scotland+f3", 150, 40)
-    cmd, rate_cmd = espeak._speak_command("call my sister", "en-gb-scotland+f3", 150, 40)
+    # a variant without breath noise: that noise comes from the C library's rand(), whose state
+    # depends on what ran before in the process (with +f3 this failed once in CI, max diff 0.04)
+    lib, rate = espeak.speak("call my sister", "en-gb-scotland+m3", 150, 40)
+    cmd, rate_cmd = espeak._speak_command("call my sister", "en-gb-scotland+m3", 150, 40)
     assert rate == rate_cmd
     n = min(len(lib), len(cmd))  # the command line appends a longer trailing pause
     assert np.abs(lib[:n] - cmd[:n]).max() < 1e-3
