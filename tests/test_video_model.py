@@ -174,6 +174,7 @@ def test_frame_skip_states_carry_the_frame_features() -> None:
     states = enc(batch, lengths)
     assert enc.output_size == 2 * 8 + 32 and states.shape == (2, 5, 48)
     torch.testing.assert_close(states[..., 16:], enc.frame_features(batch, lengths))
+    torch.testing.assert_close(enc.frame_part(states), enc.frame_features(batch, lengths))
     torch.testing.assert_close(
         states[..., :16], enc.rnn(enc.frame_features(batch, lengths), lengths)
     )

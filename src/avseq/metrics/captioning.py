@@ -85,12 +85,13 @@ def reference_slots(references: Sequence[str]) -> tuple[str, str, str] | None:
 
 
 SLOTS = ("colour", "shape", "action")
+SLOT_COUNTS = ("all", *SLOTS, "total")  # the keys of `slot_counts`
 
 
 def slot_counts(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, int]:
     """How many captions name the main object's colour, shape and action all correctly
     ("all"), and each slot on its own, among the `total` whose references name them."""
-    counts = dict.fromkeys(("all", *SLOTS, "total"), 0)
+    counts = dict.fromkeys(SLOT_COUNTS, 0)
     for hyp, refs in zip(hypotheses, references, strict=True):
         truth = reference_slots(refs)
         if truth is None:
@@ -101,13 +102,6 @@ def slot_counts(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) 
         for slot, said, right in zip(SLOTS, named, truth, strict=True):
             counts[slot] += said == right
     return counts
-
-
-def slot_hits(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> tuple[int, int]:
-    """(captions naming the main object's colour, shape and action correctly, captions whose
-    references name them): the slot accuracy of built-in-style captions."""
-    counts = slot_counts(hypotheses, references)
-    return counts["all"], counts["total"]
 
 
 def caption_scores(

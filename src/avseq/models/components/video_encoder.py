@@ -65,6 +65,12 @@ class VideoEncoder(nn.Module):
             states = torch.cat([states, features.to(states.dtype)], dim=-1)
         return states
 
+    def frame_part(self, states: torch.Tensor) -> torch.Tensor:
+        """The frame features inside `frame_skip` states (their last `frames.out_dim`)."""
+        if not self.frame_skip:
+            raise ValueError("these states carry no frame features (frame_skip is off)")
+        return states[..., -self.frames.out_dim :]
+
 
 class VideoModel(nn.Module):
     """One video encoder with an action head, a caption decoder, or both on the same states.
@@ -146,8 +152,7 @@ class VideoModel(nn.Module):
         mask = frame_mask(lengths.to(states.device), states.size(1))
         if self.concepts is None:
             return mask, None
-        frame_features = states[..., -self.encoder.frames.out_dim :]  # see `frame_skip`
-        return mask, self.concepts(frame_features, lengths)[0]
+        return mask, self.concepts(self.encoder.frame_part(states), lengths)[0]
 
     def classify(
         self, states: torch.Tensor, lengths: torch.Tensor

@@ -12,7 +12,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import BLEUScore
 
 from avseq.data.vocab import WordVocab
-from avseq.metrics.captioning import SLOTS, slot_counts
+from avseq.metrics.captioning import SLOT_COUNTS, SLOTS, slot_counts
 from avseq.models.components.video_encoder import VideoModel
 from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
 
@@ -105,7 +105,7 @@ class VideoTask(AvseqTask):
                 metrics[f"{stage}_top5"] = MulticlassAccuracy(k, top_k=min(5, k), average="micro")
             if self.vocab is not None:
                 metrics[f"{stage}_bleu4"] = BLEUScore(n_gram=4)
-                for key in ("all", *SLOTS, "total"):
+                for key in SLOT_COUNTS:
                     metrics[f"{stage}_slot_{key}"] = SumMetric()
         self.metrics = torch.nn.ModuleDict(metrics)
 
