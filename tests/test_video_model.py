@@ -209,11 +209,42 @@ def test_small_cnn_without_position_map_ignores_where_a_shape_is() -> None:
     torch.testing.assert_close(feats[0], feats[1], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize(("motion", "flow", "conv_in"), [(False, False, 1), (True, True, 4)])
+def test_colour_path_leaves_the_conv_stack_grey(motion: bool, flow: bool, conv_in: int) -> None:
+    """With a colour path, the conv stack sees each RGB triple (frame, change) as one grey
+    level: frames that differ only in which channel holds which value look the same to it,
+    and only the colour path tells them apart."""
+    torch.manual_seed(0)
+    enc = FrameEncoder(
+        **SMALL,
+        motion=motion,
+        flow=flow,
+        global_pool="meanmax",
+        where_channels=0,
+        colour_channels=4,
+    ).eval()
+    assert enc.net.convs[0][0].in_channels == conv_in
+    assert enc.net.proj[0].in_features == 2 * 16 + 2 * 4
+    frames = clips(1, 4)[0]
+    if motion:  # each frame with the one before it
+        frames = torch.cat([frames[1:], frames[:-1]], dim=1)
+    swapped = frames[:, [2, 0, 1, 5, 3, 4][: frames.size(1)]]
+    assert not torch.allclose(enc(frames), enc(swapped), atol=1e-4)
+    with torch.no_grad():  # without the colour path's answer, the two are the same
+        enc.net.colour[0].weight.zero_()
+        enc.net.colour[0].bias.zero_()
+    torch.testing.assert_close(enc(frames), enc(swapped), atol=1e-5, rtol=1e-4)
+
+
 def test_bad_pooling_choices_are_clear_errors() -> None:
     with pytest.raises(AvseqError, match="global_pool must be one of"):
         FrameEncoder(**SMALL, global_pool="median")
     with pytest.raises(AvseqError, match="where_channels must be"):
         FrameEncoder(**SMALL, where_channels=-1)
+    with pytest.raises(AvseqError, match="colour_channels must be >= 0"):
+        FrameEncoder(**SMALL, colour_channels=-2)
+    with pytest.raises(AvseqError, match="colour_channels is for the 'cnn'"):
+        FrameEncoder(kind="mobilenet_v3_small", colour_channels=8)
 
 
 def test_concept_detector_needs_the_frame_features_in_the_states() -> None:
