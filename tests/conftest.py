@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avseq.data.synth_speech import CorpusSpec, generate_corpus
+from avseq.data.synth.speech import CorpusSpec, generate_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 

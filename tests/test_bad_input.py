@@ -9,7 +9,7 @@ import pytest
 
 from avseq.cli.main import main
 from avseq.config import load_config
-from avseq.data.synth_speech import CorpusSpec
+from avseq.data.synth.speech import CorpusSpec
 from avseq.train import train
 
 from .test_end_to_end import tiny_overrides
@@ -90,7 +90,8 @@ def test_training_skips_and_counts_bad_items(tiny_corpus, dirty_corpus, tmp_path
 
 
 def test_espeak_missing_message(monkeypatch, tmp_path: Path) -> None:
-    from avseq.data import espeak, synth_speech
+    from avseq.data.synth import espeak
+    from avseq.data.synth import speech as synth_speech
 
     monkeypatch.setattr(espeak, "available", lambda: False)
     spec = CorpusSpec(root=str(tmp_path), train_hours=0.001, val_hours=0.001, test_hours=0.001)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from avseq.data.captions import load_captions
-from avseq.data.synth_video import caption_words, captions_for, parse_caption
-from avseq.data.vocab import WordVocab, words
+from avseq.data.video.captions import load_captions
 from avseq.errors import AnnotationError
-from avseq.features.audio import frame_mask
 from avseq.metrics.captioning import caption_scores, cider_d, slot_counts
 from avseq.models.components.attention_decoder import AttentionDecoder
+from avseq.text.video_language import caption_words, captions_for, parse_caption
+from avseq.text.vocab import WordVocab, words
+from avseq.utils.masks import frame_mask
 
 # ---------------------------------------------------------------------------------------------
 # vocabulary

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from avseq.data.tokenizer import CharTokenizer
 from avseq.decoding.ctc import ctc_greedy, ctc_greedy_texts
 from avseq.features.audio import LogMel, SpecAugment
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
 from avseq.models.components.rnn_encoder import RNNEncoder
+from avseq.text.tokenizer import CharTokenizer
 
 
 @pytest.mark.parametrize("rnn_type", ["rnn", "lstm", "gru"])

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from avseq.data import espeak
-from avseq.data.synth_speech import CorpusSpec, plan_jobs, split_voices
+from avseq.data.synth import espeak
+from avseq.data.synth.speech import CorpusSpec, plan_jobs, split_voices
 
 from .conftest import needs_espeak
 

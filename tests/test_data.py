@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from avseq.data.audio import iter_chunks, load_audio
-from avseq.data.dataset import SpeechDataset, collate_speech
-from avseq.data.manifest import read_manifest
 from avseq.data.sampler import BucketBatchSampler
-from avseq.data.tokenizer import CharTokenizer
+from avseq.data.speech.dataset import SpeechDataset, collate_speech
+from avseq.data.speech.manifest import read_manifest
 from avseq.errors import BadAudioError, ManifestError
+from avseq.media.audio import iter_chunks, load_audio
+from avseq.text.tokenizer import CharTokenizer
 
 from .conftest import write_manifest, write_tone
 

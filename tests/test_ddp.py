@@ -50,7 +50,7 @@ def test_ddp_two_processes_on_cpu(tiny_corpus, tmp_path: Path) -> None:
 
 def test_ddp_video_two_processes_on_cpu(tmp_path: Path) -> None:
     """The video task on the same trainer configs: Lightning's sampler shards the clips."""
-    from avseq.data.synth_video import VideoCorpusSpec, generate_video_corpus
+    from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
 
     from .test_video_end_to_end import overrides as video_overrides
 

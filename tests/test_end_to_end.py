@@ -12,7 +12,7 @@ import torch
 
 from avseq.cli.main import main
 from avseq.config import load_config
-from avseq.data.synth_speech import CorpusSpec, synthesize
+from avseq.data.synth.speech import CorpusSpec, synthesize
 from avseq.train import train
 
 TINY_MODEL = [

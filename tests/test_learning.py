@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from avseq.data.synth_speech import synthesize
-from avseq.data.tokenizer import CharTokenizer, SentencePieceTokenizer
+from avseq.data.synth.speech import synthesize
 from avseq.decoding.align import word_timestamps
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.metrics.asr import ASRScore
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
+from avseq.text.tokenizer import CharTokenizer, SentencePieceTokenizer
 
 from .conftest import needs_espeak
 
@@ -138,9 +138,10 @@ def test_tiny_video_model_overfits_a_handful_of_clips() -> None:
 
     import torch.nn.functional as F
 
-    from avseq.data.synth_video import ACTIONS, plan_clip, render_clip
-    from avseq.data.video_dataset import clip_views
+    from avseq.data.synth.video import plan_clip, render_clip
+    from avseq.media.clips import clip_views
     from avseq.models.components.video_encoder import VideoModel
+    from avseq.text.video_language import ACTIONS
 
     torch.manual_seed(0)
     rng = random.Random(0)
@@ -178,17 +179,12 @@ def test_tiny_captioner_overfits_a_few_clips_captions() -> None:
 
     import torch.nn.functional as F
 
-    from avseq.data.synth_video import (
-        caption_for,
-        caption_words,
-        parse_caption,
-        plan_clip,
-        render_clip,
-    )
-    from avseq.data.video_dataset import clip_views
-    from avseq.data.vocab import WordVocab
-    from avseq.features.audio import frame_mask
+    from avseq.data.synth.video import plan_clip, render_clip
+    from avseq.media.clips import clip_views
     from avseq.models.components.video_encoder import VideoModel
+    from avseq.text.video_language import caption_for, caption_words, parse_caption
+    from avseq.text.vocab import WordVocab
+    from avseq.utils.masks import frame_mask
 
     torch.manual_seed(0)
     rng = random.Random(1)

@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from avseq.data.lm_text import unigram_perplexity
-from avseq.data.text import SentenceGenerator
-from avseq.data.tokenizer import CharTokenizer, SentencePieceTokenizer, tokenizer_from_dict
+from avseq.data.speech.lm_text import unigram_perplexity
+from avseq.data.synth.sentences import SentenceGenerator
 from avseq.decoding.align import (
     WordTime,
     snap_to_pauses,
@@ -33,10 +32,11 @@ from avseq.decoding.ngram import (
 from avseq.decoding.ngram import (
     write_arpa as write_ngram_arpa,
 )
-from avseq.features.audio import frame_mask
 from avseq.models.components.attention import AdditiveAttention
 from avseq.models.components.lm import RNNLanguageModel, lm_batch
 from avseq.models.components.recognizer import SpeechRecognizer
+from avseq.text.tokenizer import CharTokenizer, SentencePieceTokenizer, tokenizer_from_dict
+from avseq.utils.masks import frame_mask
 
 TOK = CharTokenizer()
 

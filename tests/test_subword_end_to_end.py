@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from avseq.checkpoint import load_checkpoint, load_speech_model
 from avseq.cli.main import main
 from avseq.config import load_config
-from avseq.data.synth_speech import CorpusSpec, synthesize
-from avseq.data.tokenizer import SentencePieceTokenizer
+from avseq.data.synth.speech import CorpusSpec, synthesize
+from avseq.models.checkpoint import load_checkpoint, load_speech_model
+from avseq.text.tokenizer import SentencePieceTokenizer
 from avseq.train import train
 
 from .test_end_to_end import tiny_lm_overrides, tiny_overrides

@@ -7,16 +7,13 @@ from collections import Counter
 
 import pytest
 
-from avseq.data.text import (
-    ALPHABET,
+from avseq.data.synth.sentences import (
     COMMAND_TEMPLATES,
     NUMBER_TEMPLATES,
-    NUMBER_WORDS,
     SentenceGenerator,
     load_words,
-    normalize_text,
-    number_to_words,
 )
+from avseq.text.normalize import ALPHABET, NUMBER_WORDS, normalize_text, number_to_words
 
 # Sets of words that sound the same; the word list may hold at most one of each.
 HOMOPHONES = [
@@ -231,7 +228,7 @@ def test_custom_words_and_weights() -> None:
     ],
 )
 def test_load_words_names_the_bad_line(tmp_path, monkeypatch, content: str, line: int) -> None:
-    from avseq.data import text
+    from avseq.data.synth import sentences as text
 
     (tmp_path / "resources").mkdir()
     (tmp_path / "resources" / "words.txt").write_text(content)

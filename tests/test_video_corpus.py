@@ -13,12 +13,8 @@ import av
 import numpy as np
 import pytest
 
-from avseq.data import synth_video as sv
-from avseq.data.synth_video import (
-    ACTIONS,
-    COLOURS,
-    REVERSED_ACTION,
-    SHAPES,
+from avseq.data.synth import video as sv
+from avseq.data.synth.video import (
     SPLITS,
     VideoCorpusSpec,
     generate_video_corpus,
@@ -31,6 +27,7 @@ from avseq.data.synth_video import (
     write_mp4,
 )
 from avseq.errors import AvseqError
+from avseq.text.video_language import ACTIONS, COLOURS, REVERSED_ACTION, SHAPES
 
 TINY = {"n_train": 14, "n_val": 2, "n_test": 3, "n_comp": 3, "size": 64, "seed": 1}
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from avseq.data.annotations import load_annotations, read_classes
 from avseq.data.check import check_clips
-from avseq.data.video import iter_frames, read_clip, sample_indices, video_info
-from avseq.data.video_dataset import VideoClipDataset, collate_video
+from avseq.data.video.annotations import load_annotations, read_classes
+from avseq.data.video.dataset import VideoClipDataset
 from avseq.errors import AnnotationError, BadVideoError
+from avseq.media.clips import collate_video
+from avseq.media.video import iter_frames, read_clip, sample_indices, video_info
 
 
 def write_video(
@@ -84,7 +85,7 @@ def test_sample_indices_spread_over_the_clip() -> None:
 
 
 def test_dataset_views_reverse_and_padding(tmp_path) -> None:
-    from avseq.data.annotations import Clip
+    from avseq.data.video.annotations import Clip
 
     long = write_video(tmp_path / "long.mp4", frames=30)
     short = write_video(tmp_path / "short.mp4", frames=6)
@@ -226,7 +227,7 @@ def test_bad_videos_get_one_line_errors(tmp_path, kind, message) -> None:
 
 
 def test_check_clips_and_dataset_skip_bad_videos(tmp_path) -> None:
-    from avseq.data.annotations import Clip
+    from avseq.data.video.annotations import Clip
 
     bad = make_bad_videos(tmp_path)
     good = write_video(tmp_path / "ok.mp4")

@@ -16,7 +16,8 @@ import torch
 
 from avseq.cli.main import main
 from avseq.config import load_config
-from avseq.data.synth_video import ACTIONS, VideoCorpusSpec, generate_video_corpus
+from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
+from avseq.text.video_language import ACTIONS
 from avseq.train import train
 
 TINY_MODEL = [

@@ -102,8 +102,8 @@ def test_unknown_frame_encoder_is_a_clear_error() -> None:
 
 
 def test_cached_features_give_the_same_output_as_frames(tmp_path) -> None:
-    from avseq.data.feature_cache import CachedFeatureDataset
-    from avseq.data.video_dataset import collate_video
+    from avseq.data.video.feature_cache import CachedFeatureDataset
+    from avseq.media.clips import collate_video
 
     torch.manual_seed(0)
     model = VideoModel(3, {**SMALL, "freeze": True}, hidden_size=8).eval()

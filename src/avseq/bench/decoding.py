@@ -18,7 +18,9 @@ import json
 from pathlib import Path
 
 from avseq.errors import AvseqError
-from avseq.inference import DecodeOptions, Transcriber, evaluate_speech, write_text_atomic
+from avseq.evaluation.speech import evaluate_speech
+from avseq.inference.speech import DecodeOptions, Transcriber
+from avseq.utils.io import write_text_atomic
 
 
 def configurations(args: argparse.Namespace, has_decoder: bool) -> list[tuple[str, DecodeOptions]]:

@@ -19,8 +19,9 @@ from hydra.utils import instantiate
 
 from avseq.bench.common import compare
 from avseq.config import load_config
-from avseq.inference import Transcriber, pick_device
+from avseq.inference.speech import Transcriber
 from avseq.models.components.ctc_head import ctc_loss
+from avseq.utils.device import pick_device
 
 
 def load_batches(cfg, steps: int) -> tuple[list[dict], object]:

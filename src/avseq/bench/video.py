@@ -25,10 +25,9 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 
 from avseq.bench.common import StepTimer, compare, lightning_trainer
-from avseq.caption import VideoCaptioner
-from avseq.classify import ActionClassifier
 from avseq.config import load_config
-from avseq.inference import pick_device
+from avseq.inference.video import ActionClassifier, VideoCaptioner
+from avseq.utils.device import pick_device
 
 
 def video_step(net: torch.nn.Module, batch: dict) -> torch.Tensor:

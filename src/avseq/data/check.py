@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from avseq.data.annotations import Clip
-from avseq.data.audio import load_audio
-from avseq.data.manifest import Utterance, read_manifest
-from avseq.data.tokenizer import Tokenizer
-from avseq.data.video import read_clip
+from avseq.data.speech.manifest import Utterance, read_manifest
+from avseq.data.video.annotations import Clip
 from avseq.errors import AvseqError
+from avseq.media.audio import load_audio
+from avseq.media.video import read_clip
+from avseq.text.tokenizer import Tokenizer
 
 
 def check_manifest(
@@ -56,3 +56,17 @@ def check_clips(clips: list[Clip], size: int = 64) -> tuple[list[Clip], list[str
             continue
         good.append(clip)
     return good, problems
+
+
+def source_kind(path: str) -> str:
+    """ "manifest" (speech JSON lines), "captions" (MSR-VTT-style JSON) or "annotations"."""
+    if path.endswith(".jsonl"):
+        return "manifest"
+    if path.endswith(".json"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                first = f.readline()
+        except OSError:
+            return "manifest"  # its check reports the missing file
+        return "manifest" if '"audio_filepath"' in first else "captions"
+    return "annotations"

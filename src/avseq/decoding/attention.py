@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from avseq.features.audio import frame_mask
+from avseq.utils.masks import frame_mask
 
 NEG_INF = float("-inf")
 

@@ -132,7 +132,7 @@ def build_word_lm(
 ) -> tuple[list[dict[tuple[str, ...], tuple[float, float]]], int]:
     """Reads the sentences of manifests or text files (`read_texts`), builds their
     Kneser-Ney model and writes it to `output` as ARPA. Returns (model, sentences read)."""
-    from avseq.data.lm_text import read_texts
+    from avseq.data.speech.lm_text import read_texts
 
     sentences = [t.split() for source in sources for t in read_texts(source, tokenizer)[0]]
     model = kneser_ney(sentences, order)

@@ -9,10 +9,7 @@ import torch
 import torchaudio
 from torch import nn
 
-
-def frame_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) lengths -> (B, max_len) bool mask, True on valid steps."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+from avseq.utils.masks import frame_mask
 
 
 class LogMel(nn.Module):

@@ -17,8 +17,8 @@ from typing import Any
 
 from torchmetrics.text import BLEUScore, ROUGEScore
 
-from avseq.data.synth_video import caption_slots, parse_caption
-from avseq.data.vocab import words
+from avseq.text.video_language import caption_slots, parse_caption
+from avseq.text.vocab import words
 
 NGrams = Counter[tuple[str, ...]]
 

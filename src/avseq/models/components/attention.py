@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from avseq.features.audio import frame_mask
+from avseq.utils.masks import frame_mask
 
 
 class AdditiveAttention(nn.Module):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from avseq.data.vocab import WordVocab
 from avseq.models.components.attention import AdditiveAttention
+from avseq.text.vocab import WordVocab
 
 
 @dataclass

@@ -13,11 +13,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from avseq.features.audio import LogMel, SpecAugment, frame_mask
+from avseq.features.audio import LogMel, SpecAugment
 from avseq.models.components.attention_decoder import AttentionDecoder
 from avseq.models.components.ctc_head import CTCHead
 from avseq.models.components.rnn_encoder import RNNEncoder
 from avseq.models.components.subsampling import Conv2dSubsampler
+from avseq.utils.masks import frame_mask
 
 
 class SpeechRecognizer(nn.Module):

@@ -7,11 +7,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from avseq.features.audio import frame_mask
 from avseq.features.frames import FrameEncoder
 from avseq.models.components.attention import AttentionPoolingClassifier
 from avseq.models.components.attention_decoder import AttentionDecoder
 from avseq.models.components.rnn_encoder import RNNEncoder
+from avseq.utils.masks import frame_mask
 
 
 class VideoEncoder(nn.Module):

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from avseq.data.tokenizer import Tokenizer
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+from avseq.text.tokenizer import Tokenizer
 
 
 class LanguageModelTask(AvseqTask):

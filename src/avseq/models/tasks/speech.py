@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
-from avseq.data.tokenizer import Tokenizer
 from avseq.decoding.attention import attention_greedy_texts
 from avseq.decoding.ctc import ctc_greedy_texts
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
 from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+from avseq.text.tokenizer import Tokenizer
 
 
 class SpeechTask(AvseqTask):

@@ -11,10 +11,10 @@ from torchmetrics import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import BLEUScore
 
-from avseq.data.vocab import WordVocab
 from avseq.metrics.captioning import SLOT_COUNTS, SLOTS, slot_counts
 from avseq.models.components.video_encoder import VideoModel
 from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+from avseq.text.vocab import WordVocab
 
 
 def view_average(logits: torch.Tensor, views: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 
@@ -24,7 +25,7 @@ def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> 
     """Saves the log-mel spectrogram of `audio_path` above the decoder's attention: one row
     per output unit, a character or a piece (and one for end of sentence), over the encoder
     frames, both on the same time axis."""
-    from avseq.data.audio import load_audio
+    from avseq.media.audio import load_audio
 
     wave = load_audio(audio_path, transcriber.sample_rate)
     model = transcriber.model
@@ -62,4 +63,43 @@ def plot_speech_attention(audio_path: str, transcriber, decoded, path: Path) -> 
     bottom.set_xlabel("time (s)")
     bottom.set_ylabel("output unit")
     fig.suptitle(decoded.text or "(empty transcript)", fontsize=10)
+    save_figure(fig, path)
+
+
+def plot_caption_attention(
+    frames: np.ndarray,
+    words: list[str],
+    attention: torch.Tensor,
+    times: list[float],
+    path: Path,
+) -> None:
+    """Saves the frames as thumbnails above a words x frames map of the decoder's attention
+    (one row per generated word, and one for `<eos>`), atomically."""
+    rows = [*words, "<eos>"][: attention.size(0)]
+    weights = attention[: len(rows), : len(frames)].float().numpy()
+    t = len(frames)
+    width = max(6.0, 0.75 * t + 1.5)
+    height = 0.9 + 0.32 * len(rows) + width / t
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(
+        2,
+        t + 1,
+        height_ratios=[width / t, 0.32 * len(rows) + 0.5],
+        width_ratios=[1.0] * t + [0.12],
+        hspace=0.05,
+        wspace=0.04,
+    )
+    for i in range(t):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(frames[i])
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{times[i]:.1f}s", fontsize=7)
+    ax = fig.add_subplot(grid[1, :t])
+    image = ax.imshow(weights, aspect="auto", cmap="viridis", vmin=0, vmax=max(1e-6, weights.max()))
+    ax.set_yticks(range(len(rows)), rows, fontsize=9)
+    ax.set_xticks(range(t), [str(i + 1) for i in range(t)], fontsize=7)
+    ax.set_xlabel("sampled frame (the thumbnails above)")
+    fig.colorbar(image, cax=fig.add_subplot(grid[1, t]), label="attention")
+    fig.suptitle(" ".join(words) or "(empty caption)", fontsize=10)
     save_figure(fig, path)

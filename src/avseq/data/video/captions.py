@@ -14,10 +14,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from avseq.data.annotations import Clip
-from avseq.data.video import VIDEO_EXTENSIONS
-from avseq.data.vocab import words
+from avseq.data.video.annotations import Clip
 from avseq.errors import AnnotationError
+from avseq.media.video import VIDEO_EXTENSIONS
+from avseq.text.vocab import words
 
 SPLIT_ALIASES = {"validate": "val", "validation": "val", "valid": "val", "dev": "val"}
 

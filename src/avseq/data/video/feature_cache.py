@@ -18,7 +18,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from avseq.data.video_dataset import VideoClipDataset, collate_video
+from avseq.data.video.dataset import VideoClipDataset
+from avseq.media.clips import collate_video
 
 log = logging.getLogger(__name__)
 STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}

@@ -20,11 +20,11 @@ import soundfile as sf
 import torch
 from rich.progress import Progress
 
-from avseq.data import espeak
-from avseq.data.audio import to_mono_resampled
-from avseq.data.manifest import write_manifest
-from avseq.data.text import SentenceGenerator
+from avseq.data.synth import espeak
+from avseq.data.speech.manifest import write_manifest
+from avseq.data.synth.sentences import SentenceGenerator
 from avseq.errors import AvseqError
+from avseq.media.audio import to_mono_resampled
 
 log = logging.getLogger(__name__)
 

@@ -1,38 +1,28 @@
-"""Transcription and evaluation: one decode path for `avseq transcribe` and `avseq evaluate`."""
+"""Speech recognition with a trained checkpoint: THE decode path, used by `avseq transcribe`,
+`avseq evaluate` and the benchmarks."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-from avseq.checkpoint import load_language_model, load_speech_model
-from avseq.data.audio import duration_seconds, iter_chunks, load_audio
-from avseq.data.manifest import read_manifest
 from avseq.decoding.align import WordTime, word_timestamps
 from avseq.decoding.attention import joint_beam_search
 from avseq.decoding.ctc import CTCBeamSearch, ctc_greedy_texts
-from avseq.decoding.ngram import read_arpa_words
+from avseq.decoding.lexicon import read_lexicon
 from avseq.errors import AvseqError
-from avseq.features.audio import frame_mask
-from avseq.metrics.asr import ASRScore
+from avseq.media.audio import duration_seconds, iter_chunks, load_audio
+from avseq.models.checkpoint import load_language_model, load_speech_model
+from avseq.utils.device import pick_device
+from avseq.utils.masks import frame_mask
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise AvseqError(f"--device {device}: no CUDA GPU is visible; use --device cpu")
-    return torch.device(device)
 
 
 DECODERS = ("greedy", "ctc-beam", "attention", "joint")
@@ -112,21 +102,6 @@ class Decoded:
     text: str
     words: list[WordTime] | None = None
     attention: torch.Tensor | None = None
-
-
-def read_lexicon(path: str | Path, tokenizer) -> list[str]:
-    """Words from a word list (one per line; anything after the first field is ignored), from
-    a manifest's transcripts, or from an ARPA language model's unigrams."""
-    path = Path(path)
-    if not path.is_file():
-        raise AvseqError(f"--lexicon {path}: no such file")
-    if path.suffix == ".arpa":
-        return sorted(read_arpa_words(path))
-    if path.suffix in (".jsonl", ".json"):
-        utts, _ = read_manifest(path, tokenizer, on_error="skip")
-        return sorted({w for u in utts for w in tokenizer.normalize(u.text).split()})
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return sorted({ln.split()[0].lower() for ln in f if ln.strip()})
 
 
 @dataclass
@@ -319,110 +294,3 @@ class Transcriber:
             if len(batch) == self.batch_size:
                 yield from flush()
         yield from flush()
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Audio paths from a mix of audio files and JSON-lines manifests."""
-    paths: list[str] = []
-    for item in inputs:
-        if item.endswith((".jsonl", ".json")):
-            utts, _ = read_manifest(item, require_text=False)
-            paths += [str(u.audio_filepath) for u in utts]
-        else:
-            paths.append(item)
-    return paths
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def write_report(
-    out_dir: Path, rows: list[dict], summary: dict, markdown: str, prefix: str = ""
-) -> None:
-    """An evaluation's outputs, each written atomically: `<prefix>predictions.jsonl` (one row
-    per item), `<prefix>summary.json` and `<prefix>summary.md`."""
-    lines = "".join(json.dumps(r) + "\n" for r in rows)
-    write_text_atomic(out_dir / f"{prefix}predictions.jsonl", lines)
-    write_text_atomic(out_dir / f"{prefix}summary.json", json.dumps(summary, indent=2) + "\n")
-    write_text_atomic(out_dir / f"{prefix}summary.md", markdown)
-
-
-def evaluate_speech(
-    transcriber: Transcriber, manifest: str | Path, out_dir: Path, limit: int | None = None
-) -> dict[str, Any]:
-    """WER/CER with S/D/I counts on a manifest (its first `limit` utterances if given); writes
-    predictions.jsonl, summary.json/.md."""
-    utts, problems = read_manifest(manifest, transcriber.tokenizer, on_error="skip")
-    utts = utts[:limit] if limit else utts
-    for problem in problems:
-        log.warning("skipped: %s", problem)
-    score, rows, skipped = ASRScore(), [], len(problems)
-    for b in range(0, len(utts), transcriber.batch_size * 4):
-        chunk, waves = [], []
-        for utt in utts[b : b + transcriber.batch_size * 4]:
-            try:
-                waves.append(load_audio(utt.audio_filepath, transcriber.sample_rate))
-                chunk.append(utt)
-            except AvseqError as err:
-                log.warning("skipped: %s: %s", utt.where, err)
-                skipped += 1
-        for utt, hyp in zip(chunk, transcriber.transcribe_waves(waves), strict=True):
-            ref = transcriber.tokenizer.normalize(utt.text)
-            w, c = score.add(ref, hyp)
-            rows.append(
-                {
-                    "audio_filepath": str(utt.audio_filepath),
-                    "reference": ref,
-                    "hypothesis": hyp,
-                    "wer": round(w.rate, 4),
-                    "cer": round(c.rate, 4),
-                    "word_errors": w.as_dict(),
-                    "char_errors": c.as_dict(),
-                }
-            )
-    if not rows:
-        raise AvseqError(f"{manifest}: no utterance could be evaluated")
-    rtf = transcriber.compute_seconds / max(transcriber.audio_seconds, 1e-9)
-    summary = {
-        "checkpoint": str(transcriber.checkpoint),
-        "manifest": str(manifest),
-        "utterances": len(rows),
-        "skipped": skipped,
-        "wer": score.words.rate,
-        "cer": score.chars.rate,
-        "words": score.words.as_dict(),
-        "chars": score.chars.as_dict(),
-        "real_time_factor": rtf,
-        "device": str(transcriber._device),
-        "decoding": transcriber.options.describe(),
-    }
-    write_report(out_dir, rows, summary, summary_markdown(summary, rows))
-    return summary
-
-
-def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]], worst: int = 5) -> str:
-    w, c = summary["words"], summary["chars"]
-    lines = [
-        f"# Evaluation: {Path(summary['checkpoint']).name} on {Path(summary['manifest']).name}",
-        "",
-        f"{summary['utterances']} utterances ({summary['skipped']} skipped), "
-        f"decoding: {summary.get('decoding', 'greedy')}, "
-        f"real-time factor {summary['real_time_factor']:.4f} on {summary['device']}",
-        "",
-        "| unit | error rate | substitutions | deletions | insertions | reference |",
-        "|---|---|---|---|---|---|",
-        f"| words | {100 * w['rate']:.2f}% | {w['substitutions']} | {w['deletions']} | "
-        f"{w['insertions']} | {w['reference_length']} |",
-        f"| chars | {100 * c['rate']:.2f}% | {c['substitutions']} | {c['deletions']} | "
-        f"{c['insertions']} | {c['reference_length']} |",
-        "",
-        f"Worst {worst} utterances by WER:",
-        "",
-    ]
-    for r in sorted(rows, key=lambda r: -r["wer"])[:worst]:
-        lines += [f"- REF: {r['reference']}", f"  HYP: {r['hypothesis']}"]
-    return "\n".join(lines) + "\n"

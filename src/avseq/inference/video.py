@@ -1,5 +1,5 @@
-"""Action classification and its evaluation: one predict path for `avseq classify` and
-`avseq evaluate` on an action checkpoint."""
+"""Video models with a trained checkpoint: THE predict paths for actions and captions, used by
+`avseq classify`, `avseq caption`, `avseq evaluate` and the benchmarks."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from avseq.checkpoint import load_video_model
-from avseq.data.annotations import load_annotations
-from avseq.data.synth_video import REVERSED_ACTION
-from avseq.data.video import VIDEO_EXTENSIONS, iter_frames, read_clip, video_info
-from avseq.data.video_dataset import VideoClipDataset, clip_views, collate_video
 from avseq.errors import AvseqError
-from avseq.inference import pick_device, write_report
-from avseq.metrics.classification import ClassificationReport, plot_confusion
+from avseq.media.clips import clip_views, collate_video
+from avseq.media.video import iter_frames, read_clip, sample_indices, video_info
+from avseq.metrics.plotting import plot_caption_attention
+from avseq.models.checkpoint import load_video_model
+from avseq.models.components.attention_decoder import Hypothesis
 from avseq.models.tasks.video import view_average
+from avseq.utils.device import pick_device
 
 log = logging.getLogger(__name__)
 
@@ -178,136 +176,87 @@ class ActionClassifier(VideoPredictor):
                 yield path, None, str(err)
 
 
-def expand_videos(inputs: Iterable[str]) -> list[str]:
-    """Video paths from files and folders (searched recursively for video extensions)."""
-    paths: list[str] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            paths += sorted(str(v) for v in p.rglob("*") if v.suffix.lower() in VIDEO_EXTENSIONS)
-        else:
-            paths.append(item)
-    return paths
+@dataclass
+class VideoCaptioner(VideoPredictor):
+    """Writes a sentence per video with a trained captioning checkpoint.
 
-
-def _run(
-    classifier: ActionClassifier, dataset: VideoClipDataset, workers: int
-) -> Iterator[tuple[dict[str, Any], torch.Tensor, torch.Tensor]]:
-    loader = DataLoader(
-        dataset, batch_size=classifier.batch_size, collate_fn=collate_video, num_workers=workers
-    )
-    for batch in loader:
-        if "frames" in batch:
-            probs, weights = classifier.predict_batch(batch)
-            yield batch, probs, weights
-
-
-def evaluate_action(
-    classifier: ActionClassifier,
-    annotations: str | Path,
-    out_dir: Path,
-    video_root: str | Path | None = None,
-    workers: int = 2,
-) -> dict[str, Any]:
-    """Top-1/top-5, per-class accuracy, a confusion matrix and the temporal-order check.
-
-    Writes predictions.jsonl (per clip), confusion_matrix.png, summary.json and summary.md.
-    The order check plays clips of order-dependent classes backwards (move_left, grow,
-    appear, rotate_clockwise, ... and their counterparts) and counts how often the model
-    predicts the reversed action.
+    Args:
+        beam: beam width (1: greedy decoding).
+        max_words: longest caption written.
+        length_alpha: GNMT length penalty exponent for ranking beams (0: none).
     """
-    classes = classifier.classes
-    clips, _, problems = load_annotations(annotations, classes, video_root, on_error="skip")
-    for problem in problems:
-        log.warning("skipped: %s", problem)
-    start = time.perf_counter()
-    dataset = VideoClipDataset(
-        clips, classifier.size, classifier.num_frames, views=classifier.views, skip_bad=True
-    )
-    report = ClassificationReport(classes)
-    rows: list[dict[str, Any]] = []
-    by_path: dict[str, dict[str, Any]] = {}
-    for batch, probs, weights in _run(classifier, dataset, workers):
-        first_view = weights.view(len(batch["paths"]), batch["views"], -1)[:, 0]
-        for path, label, p, w, n in zip(
-            batch["paths"],
-            batch["labels"].tolist(),
-            probs,
-            first_view,
-            batch["lengths"][:: batch["views"]].tolist(),
-            strict=True,
-        ):
-            report.add(p, label)
-            row = {
-                "video": path,
-                "label": classes[label],
-                "prediction": classes[int(p.argmax())],
-                "correct": int(p.argmax()) == label,
-                "top5": classifier.top(p, 5),
-                "attention": [round(float(a), 4) for a in w[:n]],
-            }
-            rows.append(row)
-            by_path[path] = row
-    if not rows:
-        raise AvseqError(f"{annotations}: no video could be evaluated")
-    skipped = len(problems) + len(clips) - len(rows)
-    # the temporal-order check: clips of order-dependent classes, played backwards
-    reversible = {
-        classes.index(a): classes.index(b)
-        for a, b in REVERSED_ACTION.items()
-        if a in classes and b in classes
-    }
-    order = None
-    backwards = [c for c in clips if c.label in reversible and str(c.path) in by_path]
-    if backwards:
-        rev_set = VideoClipDataset(
-            backwards, classifier.size, classifier.num_frames, views=1, reverse=True
-        )
-        hits = 0
-        total = 0
-        for batch, probs, _ in _run(classifier, rev_set, workers):
-            for path, label, p in zip(batch["paths"], batch["labels"].tolist(), probs, strict=True):
-                predicted = int(p.argmax())
-                by_path[path]["reversed_prediction"] = classes[predicted]
-                hits += predicted == reversible[label]
-                total += 1
-        order = {"clips": total, "reversed_action_rate": hits / max(1, total)}
-    seconds = time.perf_counter() - start
-    summary = {
-        "checkpoint": str(classifier.checkpoint),
-        "annotations": str(annotations),
-        "clips": len(rows),
-        "skipped": skipped,
-        "views": classifier.views,
-        **report.summary(),
-        "temporal_order_check": order,
-        "clips_per_second": len(rows) / max(seconds, 1e-9),
-        "device": str(classifier._device),
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_confusion(report.confusion(), classes, out_dir / "confusion_matrix.png")
-    write_report(out_dir, rows, summary, action_summary_markdown(summary))
-    return summary
 
+    beam: int = 5
+    max_words: int = 20
+    length_alpha: float = 0.0
 
-def action_summary_markdown(summary: dict[str, Any]) -> str:
-    lines = [
-        f"# Evaluation: {Path(summary['checkpoint']).name} on {Path(summary['annotations']).name}",
-        "",
-        f"{summary['clips']} clips ({summary['skipped']} skipped), {summary['views']} view(s) "
-        f"per clip, {summary['clips_per_second']:.1f} clips/s on {summary['device']}",
-        "",
-        f"- top-1 accuracy: {100 * summary['top1']:.2f}%",
-        f"- top-5 accuracy: {100 * summary['top5']:.2f}%",
-    ]
-    order = summary.get("temporal_order_check")
-    if order:
-        lines.append(
-            f"- clips played backwards predicted as the reversed action: "
-            f"{100 * order['reversed_action_rate']:.2f}% of {order['clips']} order-dependent clips"
-        )
-    lines += ["", "| class | accuracy | clips |", "|---|---|---|"]
-    for name, row in summary["per_class"].items():
-        acc = "—" if row["accuracy"] is None else f"{100 * row['accuracy']:.1f}%"
-        lines.append(f"| {name} | {acc} | {row['clips']} |")
-    return "\n".join(lines) + "\n"
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.max_words < 1:
+            raise AvseqError(
+                f"--beam and --max-words must be at least 1, got {self.beam}, {self.max_words}"
+            )
+        super().__post_init__()
+        self.vocab = self.meta.get("vocab")
+        if self.vocab is None or self.model.decoder is None:
+            raise AvseqError(
+                f"{self.checkpoint}: this model has no caption decoder (it was trained for "
+                "actions only); use 'avseq classify', or train with experiment=video"
+            )
+
+    @torch.inference_mode()
+    def decode_batch(self, batch: dict[str, Any]) -> list[list[Hypothesis]]:
+        """A `collate_video` batch (one view) -> hypotheses per clip, best first."""
+        start = time.perf_counter()
+        frames = batch["frames"].to(self._device)
+        lengths = batch["lengths"].to(self._device)
+        states = self.model.encoder(frames, lengths)
+        mask, concepts = self.model.caption_context(states, lengths)
+        decoder = self.model.decoder
+        if self.beam == 1:
+            hyps = [[h] for h in decoder.greedy(states, mask, self.max_words, concepts)]
+        else:
+            hyps = decoder.beam_search(
+                states, mask, self.beam, self.max_words, self.length_alpha, concepts
+            )
+        self.compute_seconds += time.perf_counter() - start
+        return hyps
+
+    def text(self, hyp: Hypothesis) -> str:
+        return self.vocab.decode(hyp.tokens)
+
+    def caption_file(self, path: str | Path, plot_dir: Path | None = None) -> dict[str, Any]:
+        """One caption for a video (its frames sampled over the whole video)."""
+        info = video_info(path)
+        self.video_seconds += info.duration
+        frames = read_clip(path, self.size)
+        batch = next(self.batches([frames]))
+        hyps = self.decode_batch(batch)[0]
+        best = hyps[0]
+        result: dict[str, Any] = {
+            "video": str(path),
+            "caption": self.text(best),
+            "score": round(best.score, 4),
+            "duration": round(info.duration, 3),
+        }
+        if len(hyps) > 1:
+            result["alternatives"] = [
+                {"caption": self.text(h), "score": round(h.score, 4)} for h in hyps[1:]
+            ]
+        if plot_dir is not None:
+            index = sample_indices(len(frames), self.num_frames, 0.5)
+            thumbs = read_clip(path, max(self.size, 128))[index]
+            times = [i / max(info.fps, 1e-6) for i in index]
+            out = plot_dir / f"{Path(path).stem}.attention.png"
+            plot_caption_attention(thumbs, self.text(best).split(), best.attention, times, out)
+            result["attention_plot"] = str(out)
+        return result
+
+    def caption_files(
+        self, paths: Iterable[str | Path], plot_dir: Path | None = None
+    ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
+        """Yields (path, result, error) per file in order; a bad file yields its error."""
+        for path in map(str, paths):
+            try:
+                yield path, self.caption_file(path, plot_dir), None
+            except AvseqError as err:
+                yield path, None, str(err)

@@ -10,21 +10,17 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from avseq.data.annotations import Clip, load_annotations
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
-from avseq.data.captions import CaptionedVideo, load_captions
 from avseq.data.check import check_clips
-from avseq.data.synth_video import (
-    ACTIONS,
-    BUILTIN_CLIP_SECONDS,
-    VideoCorpusSpec,
-    caption_words,
-    generate_video_corpus,
-)
-from avseq.data.video import BACKENDS, video_info
-from avseq.data.video_dataset import VideoClipDataset, collate_video
-from avseq.data.vocab import WordVocab
+from avseq.data.synth.video import BUILTIN_CLIP_SECONDS, VideoCorpusSpec, generate_video_corpus
+from avseq.data.video.annotations import Clip, load_annotations
+from avseq.data.video.captions import CaptionedVideo, load_captions
+from avseq.data.video.dataset import VideoClipDataset
 from avseq.errors import AvseqError
+from avseq.media.clips import collate_video
+from avseq.media.video import BACKENDS, video_info
+from avseq.text.video_language import ACTIONS, caption_words
+from avseq.text.vocab import WordVocab
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")

@@ -7,12 +7,12 @@ from typing import Any
 
 import torch
 
-from avseq.data.tokenizer import Tokenizer, tokenizer_from_dict
-from avseq.data.vocab import WordVocab
 from avseq.errors import AvseqError
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.components.recognizer import SpeechRecognizer
 from avseq.models.components.video_encoder import VideoModel
+from avseq.text.tokenizer import Tokenizer, tokenizer_from_dict
+from avseq.text.vocab import WordVocab
 
 VIDEO_TASKS = ("video", "video_action")  # "video_action": checkpoints of avseq 0.1
 

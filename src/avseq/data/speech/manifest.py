@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from avseq.data.audio import duration_seconds
-from avseq.data.tokenizer import Tokenizer
 from avseq.errors import AvseqError, ManifestError
+from avseq.media.audio import duration_seconds
+from avseq.text.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from avseq.data.video import VIDEO_EXTENSIONS
 from avseq.errors import AnnotationError
+from avseq.media.video import VIDEO_EXTENSIONS
 
 UCF101_SPLIT = re.compile(r"^(train|test)list0?\d+\.txt$")
 

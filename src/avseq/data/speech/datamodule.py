@@ -8,15 +8,15 @@ from typing import Any
 
 from torch.utils.data import DataLoader
 
-from avseq.data.augment import WaveAugment
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
 from avseq.data.check import check_manifest
-from avseq.data.dataset import SpeechDataset, collate_speech
-from avseq.data.manifest import Utterance, read_manifest
 from avseq.data.sampler import BucketBatchSampler
-from avseq.data.synth_speech import CorpusSpec, generate_corpus
-from avseq.data.tokenizer import Tokenizer, build_tokenizer
+from avseq.data.speech.augment import WaveAugment
+from avseq.data.speech.dataset import SpeechDataset, collate_speech
+from avseq.data.speech.manifest import Utterance, read_manifest
+from avseq.data.synth.speech import CorpusSpec, generate_corpus
 from avseq.errors import AvseqError
+from avseq.text.tokenizer import Tokenizer, build_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class SpeechDataModule(SplitDataModule):
         return self._tokenizer
 
     def _train_texts(self) -> list[str]:
-        from avseq.data.lm_text import read_texts
+        from avseq.data.speech.lm_text import read_texts
 
         path = self.manifests.get("train")
         if path is None:

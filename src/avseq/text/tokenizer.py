@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from avseq.data.text import ALPHABET
 from avseq.errors import AvseqError
+from avseq.text.normalize import ALPHABET
 
 _SPACES = re.compile(r"\s+")
 _QUOTES = str.maketrans({"’": "'", "‘": "'", "`": "'"})

@@ -10,11 +10,11 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
-from avseq.data.audio import load_audio
-from avseq.data.augment import WaveAugment
-from avseq.data.manifest import Utterance
-from avseq.data.tokenizer import Tokenizer
+from avseq.data.speech.augment import WaveAugment
+from avseq.data.speech.manifest import Utterance
 from avseq.errors import BadAudioError
+from avseq.media.audio import load_audio
+from avseq.text.tokenizer import Tokenizer
 
 log = logging.getLogger(__name__)
 

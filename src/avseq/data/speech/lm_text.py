@@ -13,10 +13,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule
-from avseq.data.synth_speech import CorpusSpec, generate_corpus
-from avseq.data.tokenizer import CharTokenizer, Tokenizer, normalize_text, tokenizer_from_dict
+from avseq.data.synth.speech import CorpusSpec, generate_corpus
 from avseq.errors import AvseqError
 from avseq.models.components.lm import lm_batch
+from avseq.text.tokenizer import CharTokenizer, Tokenizer, normalize_text, tokenizer_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class TextDataModule(SplitDataModule):
         }
         self.tokenizer: Tokenizer = CharTokenizer()
         if tokenizer_checkpoint:
-            from avseq.checkpoint import load_checkpoint
+            from avseq.models.checkpoint import load_checkpoint
 
             meta = load_checkpoint(tokenizer_checkpoint, "speech")["avseq"]
             try:

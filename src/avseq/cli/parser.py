@@ -1,0 +1,182 @@
+"""The `avseq` command line: every verb and option (the commands are in `avseq.cli.main`)."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = (
+    "The `avseq` command: train, data-speech, data-video, check-data, word-lm, evaluate, "
+    "transcribe, classify, caption."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avseq", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "train", help="train a model: avseq train experiment=speech key=value ...", add_help=False
+    )
+    sub.add_parser(
+        "data-speech", help="generate the built-in spoken corpus (Hydra overrides)", add_help=False
+    )
+
+    sub.add_parser(
+        "data-video", help="generate the built-in action clips (Hydra overrides)", add_help=False
+    )
+
+    check = sub.add_parser(
+        "check-data", help="check manifests / video annotations and decode every file up front"
+    )
+    check.add_argument(
+        "sources",
+        nargs="+",
+        help="speech manifests (.jsonl), video annotations ('path label' files, UCF101 "
+        "split files, class folders) or MSR-VTT-style captions JSON",
+    )
+    check.add_argument("--sample-rate", type=int, default=16000)
+    check.add_argument("--classes", help="video class list file (default: beside the file)")
+    check.add_argument("--video-root", help="folder relative video paths point into")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="score a checkpoint: WER/CER (speech), accuracy (video actions), caption metrics",
+    )
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument(
+        "--manifest",
+        help="JSON-lines manifest (default: the built-in test split "
+        "the checkpoint was trained with)",
+    )
+    ev.add_argument(
+        "--annotations",
+        help="video annotations for an action checkpoint (default: the test split it was "
+        "trained with)",
+    )
+    ev.add_argument(
+        "--captions",
+        help="MSR-VTT-style captions JSON with the references (default: the one the "
+        "checkpoint was trained with)",
+    )
+    ev.add_argument(
+        "--split",
+        help="with --captions (and no --annotations): the captions file's split to score, "
+        "e.g. test or test_comp (default test)",
+    )
+    ev.add_argument("--video-root", help="folder relative video paths point into")
+    ev.add_argument("--workers", type=int, default=2, help="video decoding processes")
+    ev.add_argument("--output-dir", help="where predictions.jsonl and summary.{json,md} go")
+
+    wl = sub.add_parser(
+        "word-lm",
+        help="build a word n-gram LM (ARPA, Kneser-Ney) from transcripts for CTC beam search",
+    )
+    wl.add_argument("sources", nargs="+", help="manifests or text files")
+    wl.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    wl.add_argument("--output", required=True, help="the .arpa file to write")
+
+    tr = sub.add_parser("transcribe", help="transcribe audio files or manifests to JSON lines")
+    tr.add_argument(
+        "inputs", nargs="+", help="audio files (wav, flac, ogg, mp3) or .jsonl manifests"
+    )
+    tr.add_argument("--checkpoint", required=True)
+    tr.add_argument(
+        "--output",
+        help="write JSON lines here instead of stdout (with --format srt: the folder for "
+        "the .srt files, default the current one)",
+    )
+    tr.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=30.0,
+        help="longer files are transcribed in chunks of about this length",
+    )
+    tr.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="add per-word start/end seconds and confidence (CTC forced alignment)",
+    )
+    tr.add_argument(
+        "--format",
+        choices=["jsonl", "srt"],
+        default="jsonl",
+        help="srt: also write SubRip subtitles, one <audio name>.srt per file",
+    )
+    tr.add_argument(
+        "--attention-plot",
+        metavar="DIR",
+        help="save a PNG per file: the attention decoder's alignment over the spectrogram "
+        "(--decoder attention or joint)",
+    )
+    for p in (ev, tr):
+        p.add_argument(
+            "--decoder",
+            choices=["greedy", "ctc-beam", "attention", "joint"],
+            default="greedy",
+            help="speech decoding: greedy CTC, CTC beam search, attention beam search, or "
+            "joint CTC/attention beam search",
+        )
+        p.add_argument(
+            "--lm",
+            help="language model for beam search: a speech_lm checkpoint, or a "
+            "KenLM .arpa/.bin word model (ctc-beam with --lexicon)",
+        )
+        p.add_argument(
+            "--lm-weight",
+            type=float,
+            default=None,
+            help="language model weight (default 1.0 for a word model, 0.5 for an LM checkpoint)",
+        )
+        p.add_argument("--ctc-weight", type=float, default=0.3, help="CTC weight in joint decoding")
+        p.add_argument(
+            "--lexicon",
+            help="ctc-beam: words the output may use (a word list, or a manifest whose "
+            "transcripts' words are taken)",
+        )
+        p.add_argument(
+            "--word-score",
+            type=float,
+            default=0.0,
+            help="bonus per word (ctc-beam) or per character (attention, joint)",
+        )
+    tr.add_argument(
+        "--beam",
+        type=int,
+        default=None,
+        help="beam width (default 8; ctc-beam 64, or 16 with an LM checkpoint)",
+    )
+    cl = sub.add_parser("classify", help="label video files with an action checkpoint")
+    cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
+    cl.add_argument("--checkpoint", required=True)
+    cl.add_argument("--output", help="write JSON lines here instead of stdout")
+    cl.add_argument("--top-k", type=int, default=5, help="labels listed per video")
+    ca = sub.add_parser("caption", help="write a caption per video with a captioning checkpoint")
+    ca.add_argument("inputs", nargs="+", help="video files or folders of videos")
+    ca.add_argument("--checkpoint", required=True)
+    ca.add_argument("--output", help="write JSON lines here instead of stdout")
+    ca.add_argument("--max-words", type=int, default=20, help="longest caption written")
+    ca.add_argument(
+        "--length-penalty",
+        type=float,
+        default=0.0,
+        help="GNMT length penalty exponent for ranking beams (0: none)",
+    )
+    ca.add_argument(
+        "--attention-plot",
+        metavar="DIR",
+        help="save a PNG per video: attention over the frames for each word",
+    )
+    ca.add_argument("--beam", type=int, default=5, help="beam width (1: greedy)")
+    ev.add_argument(
+        "--beam",
+        type=int,
+        default=None,
+        help="beam width (default: 5 captions; speech 8, ctc-beam 64 or 16 with an LM checkpoint)",
+    )
+    for p in (ev, cl):
+        p.add_argument(
+            "--views", type=int, default=1, help="temporal views averaged per clip (multi-clip)"
+        )
+    for p in (ev, tr, cl, ca):
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+        p.add_argument("--batch-size", type=int, default=16)
+    return parser

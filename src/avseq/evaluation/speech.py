@@ -1,0 +1,93 @@
+"""Speech evaluation: WER/CER with error counts on a manifest, through the one decode path."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from avseq.data.speech.manifest import read_manifest
+from avseq.errors import AvseqError
+from avseq.inference.speech import Transcriber
+from avseq.media.audio import load_audio
+from avseq.metrics.asr import ASRScore
+from avseq.utils.io import write_report
+
+log = logging.getLogger(__name__)
+
+
+def evaluate_speech(
+    transcriber: Transcriber, manifest: str | Path, out_dir: Path, limit: int | None = None
+) -> dict[str, Any]:
+    """WER/CER with S/D/I counts on a manifest (its first `limit` utterances if given); writes
+    predictions.jsonl, summary.json/.md."""
+    utts, problems = read_manifest(manifest, transcriber.tokenizer, on_error="skip")
+    utts = utts[:limit] if limit else utts
+    for problem in problems:
+        log.warning("skipped: %s", problem)
+    score, rows, skipped = ASRScore(), [], len(problems)
+    for b in range(0, len(utts), transcriber.batch_size * 4):
+        chunk, waves = [], []
+        for utt in utts[b : b + transcriber.batch_size * 4]:
+            try:
+                waves.append(load_audio(utt.audio_filepath, transcriber.sample_rate))
+                chunk.append(utt)
+            except AvseqError as err:
+                log.warning("skipped: %s: %s", utt.where, err)
+                skipped += 1
+        for utt, hyp in zip(chunk, transcriber.transcribe_waves(waves), strict=True):
+            ref = transcriber.tokenizer.normalize(utt.text)
+            w, c = score.add(ref, hyp)
+            rows.append(
+                {
+                    "audio_filepath": str(utt.audio_filepath),
+                    "reference": ref,
+                    "hypothesis": hyp,
+                    "wer": round(w.rate, 4),
+                    "cer": round(c.rate, 4),
+                    "word_errors": w.as_dict(),
+                    "char_errors": c.as_dict(),
+                }
+            )
+    if not rows:
+        raise AvseqError(f"{manifest}: no utterance could be evaluated")
+    rtf = transcriber.compute_seconds / max(transcriber.audio_seconds, 1e-9)
+    summary = {
+        "checkpoint": str(transcriber.checkpoint),
+        "manifest": str(manifest),
+        "utterances": len(rows),
+        "skipped": skipped,
+        "wer": score.words.rate,
+        "cer": score.chars.rate,
+        "words": score.words.as_dict(),
+        "chars": score.chars.as_dict(),
+        "real_time_factor": rtf,
+        "device": str(transcriber._device),
+        "decoding": transcriber.options.describe(),
+    }
+    write_report(out_dir, rows, summary, summary_markdown(summary, rows))
+    return summary
+
+
+def summary_markdown(summary: dict[str, Any], rows: list[dict[str, Any]], worst: int = 5) -> str:
+    w, c = summary["words"], summary["chars"]
+    lines = [
+        f"# Evaluation: {Path(summary['checkpoint']).name} on {Path(summary['manifest']).name}",
+        "",
+        f"{summary['utterances']} utterances ({summary['skipped']} skipped), "
+        f"decoding: {summary.get('decoding', 'greedy')}, "
+        f"real-time factor {summary['real_time_factor']:.4f} on {summary['device']}",
+        "",
+        "| unit | error rate | substitutions | deletions | insertions | reference |",
+        "|---|---|---|---|---|---|",
+        f"| words | {100 * w['rate']:.2f}% | {w['substitutions']} | {w['deletions']} | "
+        f"{w['insertions']} | {w['reference_length']} |",
+        f"| chars | {100 * c['rate']:.2f}% | {c['substitutions']} | {c['deletions']} | "
+        f"{c['insertions']} | {c['reference_length']} |",
+        "",
+        f"Worst {worst} utterances by WER:",
+        "",
+    ]
+    for r in sorted(rows, key=lambda r: -r["wer"])[:worst]:
+        lines += [f"- REF: {r['reference']}", f"  HYP: {r['hypothesis']}"]
+    return "\n".join(lines) + "\n"
