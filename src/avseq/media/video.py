@@ -3,12 +3,13 @@ small square RGB frames out.
 
 Frames are resized on decode by FFmpeg's scaler (short side to `size`, then a centre crop), so
 even a 1080p file costs little memory. Everything that can go wrong with a file becomes a
-one-line `BadVideoError` naming it.
+one-line `BadVideoError` naming it. `write_mp4` writes frames as an H.264 MP4.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,3 +249,28 @@ def sample_indices(num_frames: int, n: int, offset: float | None = 0.5) -> np.nd
     seg = num_frames / n
     pos = np.random.random_sample(n) if offset is None else np.full(n, offset)
     return np.minimum((np.arange(n) + pos) * seg, num_frames - 1).astype(np.int64)
+
+
+def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 23) -> None:
+    """Writes (T, H, W, 3) uint8 RGB frames as an H.264 (yuv420p) MP4, atomically."""
+    path = Path(path)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise AvseqError(f"{path}: expected (T, H, W, 3) uint8 frames, got {frames.shape}")
+    height, width = frames.shape[1:3]
+    if height % 2 or width % 2:
+        raise AvseqError(f"{path}: H.264 yuv420p needs an even frame size, got {width}x{height}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
+    rate = round(fps) if float(fps).is_integer() else fps
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as container:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.width, stream.height = width, height
+            stream.pix_fmt = "yuv420p"
+            stream.codec_context.thread_count = 1
+            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode(None))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -20,8 +20,8 @@ import soundfile as sf
 import torch
 from rich.progress import Progress
 
-from avseq.data.synth import espeak
 from avseq.data.speech.manifest import write_manifest
+from avseq.data.synth import espeak
 from avseq.data.synth.sentences import SentenceGenerator
 from avseq.errors import AvseqError
 from avseq.media.audio import to_mono_resampled
