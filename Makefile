@@ -45,7 +45,7 @@ format: setup ## Format the code with ruff
 data-speech: setup ## Generate the built-in spoken corpus (cached; ARGS="data.corpus.train_hours=20")
 	$(AVSEQ) data-speech $(ARGS)
 
-train-speech: setup ## Train the speech recognizer (ARGS="trainer=gpu model.net.rnn_type=lstm")
+train-speech: setup ## Train the speech recognizer (ARGS="trainer=gpu model.net.encoder.rnn_type=lstm")
 	$(AVSEQ) train experiment=speech $(ARGS)
 
 evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split: CTC beam search with the run's word LM when it has one (CKPT=path/to.ckpt DECODE="--decoder greedy")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from avseq.data.video.captions import load_captions
+from avseq.decoding.beam import decoder_beam_search, greedy_search
 from avseq.errors import AnnotationError
 from avseq.metrics.captioning import caption_scores, cider_d, slot_counts
 from avseq.models.components.attention_decoder import AttentionDecoder
@@ -143,9 +144,12 @@ def test_decoder_shapes_and_attention_never_looks_at_padding() -> None:
     garbage[2, 2:] = -1e3
     again, _ = dec(garbage, mask, tokens)
     assert torch.allclose(logits, again, atol=1e-6)
-    clean, dirty = dec.greedy(states, mask, 6), dec.greedy(garbage, mask, 6)
+    clean, dirty = greedy_search(dec, states, mask, 6), greedy_search(dec, garbage, mask, 6)
     assert [h.tokens for h in clean] == [h.tokens for h in dirty]
-    beams = dec.beam_search(states, mask, 3, 6), dec.beam_search(garbage, mask, 3, 6)
+    beams = (
+        decoder_beam_search(dec, states, mask, 3, 6),
+        decoder_beam_search(dec, garbage, mask, 3, 6),
+    )
     assert [[h.tokens for h in b] for b in beams[0]] == [[h.tokens for h in b] for b in beams[1]]
     for h, b, n in zip(dirty, beams[1], lengths.tolist(), strict=True):
         assert (h.attention[:, n:] == 0).all() and (b[0].attention[:, n:] == 0).all()
@@ -165,8 +169,8 @@ def test_beam_of_width_one_equals_greedy() -> None:
     dec = tiny_decoder(vocab_size=9).eval()
     states = torch.randn(4, 5, 10)
     mask = frame_mask(torch.tensor([5, 3, 5, 1]), 5)
-    greedy = dec.greedy(states, mask, max_len=8)
-    beam = dec.beam_search(states, mask, beam=1, max_len=8)
+    greedy = greedy_search(dec, states, mask, max_len=8)
+    beam = decoder_beam_search(dec, states, mask, beam=1, max_len=8)
     assert [h.tokens for h in greedy] == [b[0].tokens for b in beam]
     for g, b in zip(greedy, beam, strict=True):
         assert g.logprob == pytest.approx(b[0].logprob, abs=1e-4)
@@ -180,8 +184,8 @@ def test_beam_search_returns_hypotheses_best_first_with_their_true_scores() -> N
         dec.out.bias[2] += 1.5
     states = torch.randn(3, 6, 10)
     mask = frame_mask(torch.tensor([6, 4, 2]), 6)
-    results = dec.beam_search(states, mask, beam=4, max_len=6)
-    greedy = dec.greedy(states, mask, max_len=6)
+    results = decoder_beam_search(dec, states, mask, beam=4, max_len=6)
+    greedy = greedy_search(dec, states, mask, max_len=6)
     for i, hyps in enumerate(results):
         assert len(hyps) == 4
         scores = [h.score for h in hyps]
@@ -193,7 +197,7 @@ def test_beam_search_returns_hypotheses_best_first_with_their_true_scores() -> N
             expected = logprob_of(dec, states[i : i + 1], mask[i : i + 1], h.tokens)
             assert h.logprob == pytest.approx(expected, abs=1e-4)
     # a length penalty favours longer hypotheses: the best one is never shorter
-    long = dec.beam_search(states, mask, beam=4, max_len=6, alpha=2.0)
+    long = decoder_beam_search(dec, states, mask, beam=4, max_len=6, alpha=2.0)
     for a, b in zip(results, long, strict=True):
         assert len(b[0].tokens) >= len(a[0].tokens)
 
@@ -202,7 +206,7 @@ def test_scheduled_sampling_feeds_the_models_own_words() -> None:
     dec = tiny_decoder().eval()
     states = torch.randn(2, 4, 10)
     mask = frame_mask(torch.tensor([4, 3]), 4)
-    greedy = dec.greedy(states, mask, max_len=5)
+    greedy = greedy_search(dec, states, mask, max_len=5)
     truth = torch.tensor([[1, 4, 5, 6, 7, 8, 2], [1, 8, 7, 6, 5, 4, 2]])
     logits, _ = dec(states, mask, truth, sample_prob=1.0)
     own = logits.argmax(-1)
@@ -280,6 +284,12 @@ def test_slot_accuracy_needs_colour_shape_and_action_of_the_main_object() -> Non
 def test_concept_targets_are_the_words_every_reference_uses() -> None:
     """The concept detector learns what all annotators named (the object's colour and shape),
     not one annotator's phrasing: words in some references only are left out of its loss."""
+    from functools import partial
+
+    from avseq.features.frames import FrameEncoder
+    from avseq.models.components.attention import AttentionPoolingClassifier
+    from avseq.models.components.rnn_encoder import RNNEncoder
+    from avseq.models.components.video_encoder import build_video_model
     from avseq.models.tasks.video import VideoTask
 
     refs = ["a red star moves left", "the red star slides to the left", "a red star goes left"]
@@ -288,11 +298,13 @@ def test_concept_targets_are_the_words_every_reference_uses() -> None:
         [],
         optimizer=torch.optim.AdamW,
         vocab=vocab.to_dict()["tokens"],
-        net={
-            "frame_encoder": {"channels": (4, 4, 4, 4), "out_dim": 8},
-            "hidden_size": 4,
-            "frame_skip": True,
-        },
+        net=partial(
+            build_video_model,
+            frame_encoder=partial(FrameEncoder, channels=(4, 4, 4, 4), out_dim=8),
+            encoder=partial(RNNEncoder, hidden_size=4, num_layers=1),
+            head=AttentionPoolingClassifier,
+            frame_skip=True,
+        ),
         action_weight=0.0,
         caption_weight=1.0,
         concept_weight=1.0,

@@ -70,5 +70,5 @@ def test_ddp_video_two_processes_on_cpu(tmp_path: Path) -> None:
     result = train_in_subprocess(args)
     ckpt = torch.load(result["best_checkpoint"], weights_only=True)
     assert ckpt["global_step"] == math.ceil(24 / 2 / 8)  # 12 clips per rank, batches of 8
-    assert ckpt["avseq"]["task"] == "video" and ckpt["avseq"]["vocab"] is not None
+    assert ckpt["avseq"]["kind"] == "video" and ckpt["avseq"]["vocab"] is not None
     assert "val/bleu4" in result and "val/slot_acc" in result  # caption metrics across ranks

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from avseq.data.synth.speech import synthesize
 from avseq.decoding.align import word_timestamps
 from avseq.decoding.ctc import ctc_greedy_texts
+from avseq.features.audio import LogMel
 from avseq.metrics.asr import ASRScore
-from avseq.models.components.ctc_head import ctc_loss
-from avseq.models.components.recognizer import SpeechRecognizer
+from avseq.models.components.ctc_head import CTCHead, ctc_loss
+from avseq.models.components.recognizer import SpeechRecognizer, build_recognizer
+from avseq.models.components.rnn_encoder import RNNEncoder
+from avseq.models.components.subsampling import Conv2dSubsampler
 from avseq.text.tokenizer import CharTokenizer, SentencePieceTokenizer
 
 from .conftest import needs_espeak
@@ -36,15 +41,13 @@ def overfit(
     lengths = torch.tensor([w.numel() for w in waves])
     targets = pad_sequence([torch.tensor(tok.encode(p)) for p in texts], batch_first=True)
     target_lengths = torch.tensor([len(tok.encode(p)) for p in texts])
-    model = SpeechRecognizer(
+    model = build_recognizer(
         tok.vocab_size,
-        n_mels=40,
-        conv_channels=8,
-        hidden_size=96,
-        num_layers=2,
-        dropout=0.0,
-        freq_masks=0,
-        time_masks=0,
+        frontend=partial(LogMel, n_mels=40),
+        augment=None,
+        subsampler=partial(Conv2dSubsampler, channels=8, out_dim=96),
+        encoder=partial(RNNEncoder, hidden_size=96, num_layers=2, dropout=0.0),
+        head=CTCHead,
     )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     cer, hyps = 1.0, []
@@ -138,9 +141,12 @@ def test_tiny_video_model_overfits_a_handful_of_clips() -> None:
 
     import torch.nn.functional as F
 
-    from avseq.data.synth.video import plan_clip, render_clip
+    from avseq.data.synth.video_plan import plan_clip
+    from avseq.data.synth.video_render import render_clip
+    from avseq.features.frames import FrameEncoder
     from avseq.media.clips import clip_views
-    from avseq.models.components.video_encoder import VideoModel
+    from avseq.models.components.attention import AttentionPoolingClassifier
+    from avseq.models.components.video_encoder import build_video_model
     from avseq.text.video_language import ACTIONS
 
     torch.manual_seed(0)
@@ -153,11 +159,11 @@ def test_tiny_video_model_overfits_a_handful_of_clips() -> None:
     frames = torch.stack(clips)  # (12, 8, 3, 32, 32)
     lengths = torch.full((len(ACTIONS),), 8)
     labels = torch.arange(len(ACTIONS))
-    model = VideoModel(
-        len(ACTIONS),
-        {"channels": (8, 16, 32, 32), "out_dim": 64, "image_size": 32},
-        hidden_size=32,
-        dropout=0.0,
+    model = build_video_model(
+        partial(FrameEncoder, channels=(8, 16, 32, 32), out_dim=64, image_size=32),
+        partial(RNNEncoder, hidden_size=32, num_layers=1, dropout=0.0),
+        partial(AttentionPoolingClassifier, dropout=0.0),
+        num_classes=len(ACTIONS),
     )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(150):
@@ -179,9 +185,14 @@ def test_tiny_captioner_overfits_a_few_clips_captions() -> None:
 
     import torch.nn.functional as F
 
-    from avseq.data.synth.video import plan_clip, render_clip
+    from avseq.data.synth.video_plan import plan_clip
+    from avseq.data.synth.video_render import render_clip
+    from avseq.decoding.beam import greedy_search
+    from avseq.features.frames import FrameEncoder
     from avseq.media.clips import clip_views
-    from avseq.models.components.video_encoder import VideoModel
+    from avseq.models.components.attention import AttentionPoolingClassifier
+    from avseq.models.components.attention_decoder import AttentionDecoder
+    from avseq.models.components.video_encoder import build_video_model
     from avseq.text.video_language import caption_for, caption_words, parse_caption
     from avseq.text.vocab import WordVocab
     from avseq.utils.masks import frame_mask
@@ -207,13 +218,12 @@ def test_tiny_captioner_overfits_a_few_clips_captions() -> None:
     tokens = pad_sequence(
         [torch.tensor([1, *vocab.encode(c), 2]) for c in captions], batch_first=True
     )
-    model = VideoModel(
-        0,
-        {"channels": (8, 16, 32, 32), "out_dim": 64, "image_size": 32},
-        hidden_size=32,
-        dropout=0.0,
+    model = build_video_model(
+        partial(FrameEncoder, channels=(8, 16, 32, 32), out_dim=64, image_size=32),
+        partial(RNNEncoder, hidden_size=32, num_layers=1, dropout=0.0),
+        partial(AttentionPoolingClassifier, dropout=0.0),
+        partial(AttentionDecoder, embed_size=32, hidden_size=64, attn_size=32, dropout=0.0),
         vocab_size=len(vocab),
-        decoder={"embed_size": 32, "hidden_size": 64, "attn_size": 32, "dropout": 0.0},
     )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     mask = frame_mask(lengths, 8)
@@ -226,7 +236,7 @@ def test_tiny_captioner_overfits_a_few_clips_captions() -> None:
         opt.step()
     model.eval()
     with torch.no_grad():
-        hyps = model.decoder.greedy(model.encoder(frames, lengths), mask, 20)
+        hyps = greedy_search(model.decoder, model.encoder(frames, lengths), mask, 20)
     written = [vocab.decode(h.tokens) for h in hyps]
     assert written == captions
     assert [parse_caption(w) for w in written] == combos

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import pickle
 import random
+from functools import partial
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
-from avseq.data.speech.lm_text import unigram_perplexity
+from avseq.data.speech.lm_text import lm_batch, unigram_perplexity
 from avseq.data.synth.sentences import SentenceGenerator
 from avseq.decoding.align import (
     WordTime,
@@ -22,6 +23,7 @@ from avseq.decoding.align import (
     word_timestamps,
 )
 from avseq.decoding.attention import CTCPrefixScorer, joint_beam_search
+from avseq.decoding.beam import greedy_search
 from avseq.decoding.ctc import CTCBeamSearch, ctc_greedy
 from avseq.decoding.ngram import (
     kneser_ney,
@@ -32,9 +34,14 @@ from avseq.decoding.ngram import (
 from avseq.decoding.ngram import (
     write_arpa as write_ngram_arpa,
 )
+from avseq.features.audio import LogMel, SpecAugment
 from avseq.models.components.attention import AdditiveAttention
-from avseq.models.components.lm import RNNLanguageModel, lm_batch
-from avseq.models.components.recognizer import SpeechRecognizer
+from avseq.models.components.attention_decoder import AttentionDecoder
+from avseq.models.components.ctc_head import CTCHead
+from avseq.models.components.lm import RNNLanguageModel
+from avseq.models.components.recognizer import SpeechRecognizer, build_recognizer
+from avseq.models.components.rnn_encoder import RNNEncoder
+from avseq.models.components.subsampling import Conv2dSubsampler
 from avseq.text.tokenizer import CharTokenizer, SentencePieceTokenizer, tokenizer_from_dict
 from avseq.utils.masks import frame_mask
 
@@ -43,19 +50,21 @@ TOK = CharTokenizer()
 
 def tiny_joint(seed: int = 0) -> SpeechRecognizer:
     torch.manual_seed(seed)
-    return SpeechRecognizer(
+    return build_recognizer(
         TOK.vocab_size,
-        n_mels=20,
-        conv_channels=4,
-        hidden_size=24,
-        num_layers=1,
-        decoder={
-            "embed_size": 8,
-            "hidden_size": 24,
-            "attn_size": 16,
-            "location_filters": 4,
-            "location_kernel": 5,
-        },
+        frontend=partial(LogMel, n_mels=20),
+        augment=SpecAugment,
+        subsampler=partial(Conv2dSubsampler, channels=4, out_dim=24),
+        encoder=partial(RNNEncoder, hidden_size=24, num_layers=1),
+        head=CTCHead,
+        decoder=partial(
+            AttentionDecoder,
+            embed_size=8,
+            hidden_size=24,
+            attn_size=16,
+            location_filters=4,
+            location_kernel=5,
+        ),
     ).eval()
 
 
@@ -146,8 +155,8 @@ def test_beam_width_one_equals_greedy_attention_decoding() -> None:
     frames = torch.tensor([10, 7, 4])
     beam = joint_beam_search(model, states, frames, None, beam=1, ctc_weight=0.0)
     greedy = [  # no longer than the utterance's frames, as in the beam search
-        model.decoder.greedy(states[u : u + 1], frame_mask(frames[u : u + 1], 10), int(n))[0]
-        for u, n in enumerate(frames)
+        greedy_search(model.decoder, states[u : u + 1], frame_mask(frames[u : u + 1], 10), n)[0]
+        for u, n in enumerate(frames.tolist())
     ]
     assert [r[0].tokens for r in beam] == [h.tokens for h in greedy]
     for r, h in zip(beam, greedy, strict=True):

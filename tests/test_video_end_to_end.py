@@ -23,7 +23,7 @@ from avseq.train import train
 TINY_MODEL = [
     "model.net.frame_encoder.channels=[8,16,16,16]",
     "model.net.frame_encoder.out_dim=32",
-    "model.net.hidden_size=16",
+    "model.net.encoder.hidden_size=16",
 ]
 
 
@@ -70,7 +70,7 @@ def test_training_writes_checkpoints_with_classes_and_clip_settings(trained: dic
     assert "test/acc" in trained["result"] and "test/top5" in trained["result"]
     ckpt = torch.load(best, map_location="cpu", weights_only=True)
     meta = ckpt["avseq"]
-    assert meta["task"] == "video" and meta["classes"] == list(ACTIONS)
+    assert meta["kind"] == "video" and meta["classes"] == list(ACTIONS)
     assert meta["clip"]["size"] == 32 and meta["clip"]["num_frames"] == 8
     assert Path(meta["clip"]["test_annotations"]).is_file()
     assert Path(meta["clip"]["captions"]).is_file()
@@ -180,7 +180,7 @@ def test_classify_reports_bad_files_and_keeps_going(trained: dict, tmp_path, cap
 
 def test_a_speech_checkpoint_is_refused_by_classify(trained: dict, tmp_path, capsys) -> None:
     ckpt = torch.load(trained["result"]["best_checkpoint"], weights_only=True)
-    ckpt["avseq"]["task"] = "speech"
+    ckpt["avseq"]["kind"] = "speech"
     torch.save(ckpt, tmp_path / "speech.ckpt")
     code = main(["classify", "--checkpoint", str(tmp_path / "speech.ckpt"), "x.mp4"])
     assert code == 2

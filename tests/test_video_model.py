@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import pytest
 import torch
 
 from avseq.errors import AvseqError
 from avseq.features.frames import FrameEncoder, normal_flow
 from avseq.models.components.attention import AdditiveAttention, AttentionPoolingClassifier
-from avseq.models.components.video_encoder import VideoEncoder, VideoModel
+from avseq.models.components.rnn_encoder import RNNEncoder
+from avseq.models.components.video_encoder import VideoEncoder, VideoModel, build_video_model
 
 SMALL = {"channels": (8, 16, 16, 16), "out_dim": 32, "image_size": 32}
+
+
+def video_model(
+    num_classes: int, frames: dict[str, Any], hidden_size: int, rnn_type: str = "gru", **kw: Any
+) -> VideoModel:
+    """A video model with a one-layer `rnn_type` encoder over `FrameEncoder(**frames)`."""
+    return build_video_model(
+        partial(FrameEncoder, **frames),
+        partial(RNNEncoder, hidden_size=hidden_size, num_layers=1, rnn_type=rnn_type),
+        AttentionPoolingClassifier,
+        num_classes=num_classes,
+        **kw,
+    )
+
+
+def video_encoder(
+    frames: dict[str, Any], hidden_size: int, frame_skip: bool = False
+) -> VideoEncoder:
+    enc = FrameEncoder(**frames)
+    return VideoEncoder(enc, RNNEncoder(enc.out_dim, hidden_size, num_layers=1), frame_skip)
 
 
 def clips(b: int, t: int, size: int = 32, seed: int = 0) -> torch.Tensor:
@@ -20,7 +44,7 @@ def clips(b: int, t: int, size: int = 32, seed: int = 0) -> torch.Tensor:
 
 @pytest.mark.parametrize("rnn_type", ["rnn", "lstm", "gru"])
 def test_video_classifier_shapes(rnn_type: str) -> None:
-    model = VideoModel(12, SMALL, rnn_type=rnn_type, hidden_size=16).eval()
+    model = video_model(12, SMALL, rnn_type=rnn_type, hidden_size=16).eval()
     logits, weights = model(clips(3, 5), torch.tensor([5, 3, 1]))
     assert logits.shape == (3, 12) and weights.shape == (3, 5)
 
@@ -28,7 +52,7 @@ def test_video_classifier_shapes(rnn_type: str) -> None:
 @pytest.mark.parametrize(("motion", "skip"), [(False, False), (True, False), (True, True)])
 def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch(motion: bool, skip: bool) -> None:
     torch.manual_seed(0)
-    model = VideoModel(4, {**SMALL, "motion": motion}, hidden_size=16, frame_skip=skip).eval()
+    model = video_model(4, {**SMALL, "motion": motion}, hidden_size=16, frame_skip=skip).eval()
     batch = clips(3, 7)
     lengths = torch.tensor([7, 4, 2])
     logits, weights = model(batch, lengths)
@@ -45,7 +69,7 @@ def test_a_clip_gives_the_same_output_alone_and_padded_in_a_batch(motion: bool, 
 def test_frame_cnn_runs_only_on_real_frames_in_training() -> None:
     """BatchNorm statistics in training must not see padded frames."""
     torch.manual_seed(0)
-    enc = VideoEncoder(SMALL, hidden_size=8).train()
+    enc = video_encoder(SMALL, hidden_size=8).train()
     batch, lengths = clips(2, 6), torch.tensor([6, 2])
     feats = enc.frame_features(batch, lengths)
     assert feats.shape == (2, 6, 32)
@@ -53,7 +77,7 @@ def test_frame_cnn_runs_only_on_real_frames_in_training() -> None:
     torch.manual_seed(1)
     padded_differently = batch.clone()
     padded_differently[1, 2:] = 0
-    enc2 = VideoEncoder(SMALL, hidden_size=8).train()
+    enc2 = video_encoder(SMALL, hidden_size=8).train()
     enc2.load_state_dict(enc.state_dict())
     torch.testing.assert_close(enc2.frame_features(padded_differently, lengths), feats)
 
@@ -88,7 +112,7 @@ def test_torchvision_backbones_and_their_weight_files(tmp_path, kind: str, dim: 
 
 
 def test_frozen_frame_encoder_gets_no_gradients_and_stays_in_eval_mode() -> None:
-    model = VideoModel(3, {**SMALL, "freeze": True}, hidden_size=8).train()
+    model = video_model(3, {**SMALL, "freeze": True}, hidden_size=8).train()
     assert not model.encoder.frames.net.training
     logits, _ = model(clips(2, 3), torch.tensor([3, 3]))
     logits.sum().backward()
@@ -106,7 +130,7 @@ def test_cached_features_give_the_same_output_as_frames(tmp_path) -> None:
     from avseq.media.clips import collate_video
 
     torch.manual_seed(0)
-    model = VideoModel(3, {**SMALL, "freeze": True}, hidden_size=8).eval()
+    model = video_model(3, {**SMALL, "freeze": True}, hidden_size=8).eval()
     frames, lengths = clips(2, 5), torch.tensor([5, 3])
     feats = model.encoder.frame_features(frames, lengths)
     data = {
@@ -132,7 +156,7 @@ def test_a_frozen_encoder_is_unchanged_by_use_in_training_mode() -> None:
 
 def test_motion_input_sees_the_previous_frame() -> None:
     torch.manual_seed(0)
-    enc = VideoEncoder({**SMALL, "motion": True}, hidden_size=8).eval()
+    enc = video_encoder({**SMALL, "motion": True}, hidden_size=8).eval()
     still = clips(1, 1).repeat(1, 4, 1, 1, 1)  # the same frame four times
     moving = still.clone()
     moving[0, 2] = clips(1, 1, seed=5)[0, 0]
@@ -169,7 +193,7 @@ def test_flow_input_needs_motion_and_adds_two_channels() -> None:
 
 def test_frame_skip_states_carry_the_frame_features() -> None:
     torch.manual_seed(0)
-    enc = VideoEncoder(SMALL, hidden_size=8, frame_skip=True).eval()
+    enc = video_encoder(SMALL, hidden_size=8, frame_skip=True).eval()
     batch, lengths = clips(2, 5), torch.tensor([5, 3])
     states = enc(batch, lengths)
     assert enc.output_size == 2 * 8 + 32 and states.shape == (2, 5, 48)
@@ -249,8 +273,8 @@ def test_bad_pooling_choices_are_clear_errors() -> None:
 
 def test_concept_detector_needs_the_frame_features_in_the_states() -> None:
     with pytest.raises(ValueError, match="frame_skip=true"):
-        VideoModel(0, SMALL, hidden_size=8, vocab_size=12, concepts=True)
-    model = VideoModel(0, SMALL, hidden_size=8, vocab_size=12, concepts=True, frame_skip=True)
+        video_model(0, SMALL, hidden_size=8, vocab_size=12, concepts=True)
+    model = video_model(0, SMALL, hidden_size=8, vocab_size=12, concepts=True, frame_skip=True)
     assert model.concepts is not None
     states = model.encoder(clips(2, 4), torch.tensor([4, 2]))
     mask, logits = model.caption_context(states, torch.tensor([4, 2]))

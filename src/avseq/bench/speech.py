@@ -80,7 +80,7 @@ def main() -> None:
         transcriber.audio_seconds = transcriber.compute_seconds = 0.0
         transcriber.transcribe_waves(waves)
     rtf = transcriber.compute_seconds / transcriber.audio_seconds
-    enc = cfg.model.encoder
+    enc = cfg.model.net.encoder
     print(
         f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
         f"{torch.get_num_threads()} threads), precision {precision}"

@@ -106,6 +106,7 @@ def main() -> None:
                 name = "captioning, greedy" if beam == 1 else f"captioning, beam {beam}"
                 speed[name] = files_per_second(captioner.caption_file, paths)
     net = cfg.model.net
+    enc = net.encoder
     print(
         f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
         f"{torch.get_num_threads()} threads), precision {precision}"
@@ -114,8 +115,8 @@ def main() -> None:
         name for name, on in (("action head", task.classes), ("caption decoder", task.vocab)) if on
     )
     print(
-        f"model: {net.frame_encoder.kind} frame encoder + {net.num_layers}x{net.hidden_size} "
-        f"{'bi' if net.bidirectional else ''}{net.rnn_type} + {heads}; "
+        f"model: {net.frame_encoder.kind} frame encoder + {enc.num_layers}x{enc.hidden_size} "
+        f"{'bi' if enc.bidirectional else ''}{enc.rnn_type} + {heads}; "
         f"batches of {cfg.data.batch_size} "
         f"clips x {cfg.data.num_frames} frames of {cfg.data.size}px; {args.steps} timed steps, "
         f"best of {args.repeats} alternating runs"

@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in hydra_commands:
             print(
                 f"usage: avseq {args.command} [key=value ...] (Hydra overrides, e.g. "
-                "experiment=speech trainer=gpu model.encoder.rnn_type=lstm)"
+                "experiment=speech trainer=gpu model.net.encoder.rnn_type=lstm)"
             )
             return 0
         return {

@@ -1,5 +1,6 @@
-"""Decoding with the recognizer's attention decoder: greedy, and a batched label-synchronous
-beam search that joins the attention scores with CTC prefix scores and a language model.
+"""Speech decoding with the recognizer's attention decoder: greedy transcripts, and the
+label-synchronous beam search (`avseq.decoding.beam`) that joins the attention scores with CTC
+prefix scores and a language model.
 
 Joint decoding follows Watanabe et al., 2017, "Hybrid CTC/Attention Architecture for End-to-End
 Speech Recognition" (score = (1 - ctc_weight) * attention + ctc_weight * CTC prefix score
@@ -9,19 +10,18 @@ every hypothesis and every candidate token at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from avseq.decoding.beam import NEG_INF, Hypothesis, Scorer, beam_search, greedy_search
+from avseq.decoding.scorers import DecoderScorer, LMScorer
 from avseq.utils.masks import frame_mask
-
-NEG_INF = float("-inf")
 
 
 def attention_greedy_texts(net, states: torch.Tensor, frames: torch.Tensor, tokenizer) -> list[str]:
-    """Greedy attention transcripts for a recognizer's encoder states."""
+    """Greedy attention transcripts for a recognizer's (B, T, C) encoder states and (B,)
+    frames (at most as many tokens as the longest utterance has frames)."""
     mask = frame_mask(frames.to(states.device), states.size(1))
-    hyps = net.decoder.greedy(states, mask, max_len=int(frames.max()))
+    hyps = greedy_search(net.decoder, states, mask, max_len=int(frames.max()))
     return [tokenizer.decode(h.tokens) for h in hyps]
 
 
@@ -110,14 +110,42 @@ def psi_of(
     return torch.where(match.any(1), picked, torch.full_like(picked, NEG_INF))
 
 
-@dataclass
-class BeamResult:
-    """One transcript hypothesis: CTC token ids, its total score, and attention (steps, T)
-    (None when the attention decoder took no part)."""
+class CTCScorer:
+    """CTC prefix scores as a beam-search scorer: the change in each hypothesis's prefix
+    score that a token (or `eos`, the end) brings.
 
-    tokens: list[int]
-    score: float
-    attention: torch.Tensor | None
+    Args:
+        log_probs: (N, T, V) CTC log-probabilities (blank = 0), one row per hypothesis.
+        lengths: (N,) valid frames.
+        eos: the id of the end in the search's scores (those have more ids than CTC's V).
+        pre_beam: score only the `pre_beam` tokens the scorers before this one rank best, as
+            in ESPnet (the others score -inf); None for every token.
+    """
+
+    def __init__(
+        self, log_probs: torch.Tensor, lengths: torch.Tensor, eos: int, pre_beam: int | None
+    ) -> None:
+        self.prefix = CTCPrefixScorer(log_probs, lengths)
+        self.vocab, self.eos, self.pre_beam = log_probs.size(-1), eos, pre_beam
+
+    def __call__(self, words: torch.Tensor, partial: torch.Tensor) -> torch.Tensor:
+        """(N, V) partial scores -> (N, V) change in prefix score per token (-inf for the
+        blank, `bos` and tokens outside the pre-beam)."""
+        candidates = None
+        if self.pre_beam is not None:
+            candidates = partial[:, 1 : self.vocab].topk(self.pre_beam, dim=1).indices + 1
+        psi, ends = self.prefix.scores(candidates)
+        delta = torch.full_like(partial, NEG_INF)
+        if candidates is None:
+            delta[:, : self.vocab] = psi - self.prefix.psi[:, None]
+        else:
+            delta.scatter_(1, candidates, psi - self.prefix.psi[:, None])
+        delta[:, self.eos] = ends - self.prefix.psi
+        self.psi, self.candidates = psi, candidates
+        return delta
+
+    def reorder(self, source: torch.Tensor, words: torch.Tensor) -> None:
+        self.prefix.advance(source, words, psi_of(self.psi, self.candidates, source, words))
 
 
 @torch.no_grad()
@@ -133,9 +161,13 @@ def joint_beam_search(
     length_bonus: float = 0.0,
     keep_attention: bool = False,
     pre_beam: float = 1.5,
-) -> list[list[BeamResult]]:
-    """Label-synchronous beam search over a batch of utterances, `beam` results each, best
-    first.
+) -> list[list[Hypothesis]]:
+    """Label-synchronous beam search over a batch of utterances, up to `beam` results each,
+    best first; a result's `score` (= `logprob`) is its joint score.
+
+    An utterance's hypotheses are no longer than its frames (CTC needs a frame per token);
+    each ends with `eos` by then at the latest. Endings are set aside as they rank among the
+    best (see `beam_search`).
 
     Args:
         net: a `SpeechRecognizer` (its attention decoder is used unless ctc_weight is 1).
@@ -151,110 +183,38 @@ def joint_beam_search(
             `pre_beam * beam` tokens the decoder (and LM) rank best at each step, as in
             ESPnet; the others are not considered.
     """
-    dec = net.decoder
     use_att = ctc_weight < 1.0
-    if use_att and dec is None:
+    if use_att and net.decoder is None:
         raise ValueError("attention decoding needs a recognizer with an attention decoder")
     if ctc_weight > 0 and ctc_logits is None:
         raise ValueError("ctc_weight > 0 needs the CTC logits")
     b, t, _ = states.shape
     k = beam
-    vocab = net.head.proj.out_features  # CTC tokens, blank = 0
-    bos, eos = vocab, vocab + 1
-    size = vocab + 2
+    vocab = net.head.proj.out_features  # CTC tokens, blank = 0; then bos, eos
     device = states.device
     frames = frames.to(device)
     rep = lambda z: z.repeat_interleave(k, 0)  # noqa: E731
-    mask = rep(frame_mask(frames, t))
+    scorers: list[tuple[float, Scorer]] = []
+    decoder = None
     if use_att:
-        att_states = rep(states)
-        dec_state, keys = dec.start(att_states, mask)
-    ctc = None
+        decoder = DecoderScorer(net.decoder, rep(states), rep(frame_mask(frames, t)))
+        scorers.append((1 - ctc_weight, decoder))
+    if lm is not None and lm_weight:
+        scorers.append((lm_weight, LMScorer(lm, b * k, device)))
     if ctc_weight > 0:
-        ctc = CTCPrefixScorer(rep(ctc_logits.float().log_softmax(-1)), rep(frames))
-    lm_state = lm.start(b * k, device) if lm is not None and lm_weight else None
-    # an utterance's hypotheses are no longer than its frames (CTC needs a frame per token);
-    # each ends with <eos> by then at the latest
-    words = torch.full((b * k,), bos, dtype=torch.long, device=device)
-    scores = torch.full((b, k), NEG_INF, device=device)
-    scores[:, 0] = 0.0  # all beams start equal: keep one so the first step fans out
-    history = torch.zeros(b * k, 0, dtype=torch.long, device=device)
-    keep_attention = keep_attention and use_att
-    attention = states.new_zeros(b * k, 0, t, dtype=torch.float) if keep_attention else None
-    n_pre = min(vocab - 1, max(1, int(pre_beam * k)))
-    ended: list[list[BeamResult]] = [[] for _ in range(b)]
-    floor = torch.full((b,), NEG_INF, device=device)  # the beam-th best ended score
-    max_len = int(frames.max())
-    too_long = torch.arange(max_len + 1, device=device)[None, :] >= frames[:, None]  # (B, L)
-    offset = (torch.arange(b, device=device) * k)[:, None]
-    for i in range(max_len + 1):
-        step = torch.zeros(b * k, size, device=device)
-        if use_att:
-            logits, dec_state, weights = dec.step(words, dec_state, att_states, mask, keys)
-            step += (1 - ctc_weight) * logits.float().log_softmax(-1)
-        if lm_state is not None:
-            lm_logp, lm_next = lm.step(words, lm_state)
-            step += lm_weight * lm_logp
-        if ctc is not None:
-            candidates = None
-            if use_att:  # pre-beam: CTC scores for the best few tokens only
-                candidates = step[:, 1:vocab].topk(n_pre, dim=1).indices + 1
-            psi, ends = ctc.scores(candidates)
-            delta = torch.full_like(step, NEG_INF)
-            if candidates is None:
-                delta[:, :vocab] = psi - ctc.psi[:, None]
-            else:
-                delta.scatter_(1, candidates, psi - ctc.psi[:, None])
-            delta[:, eos] = ends - ctc.psi
-            step += ctc_weight * delta
-        step[:, :vocab] += length_bonus
-        step[:, 0] = NEG_INF  # blank / padding
-        step[:, bos] = NEG_INF
-        step[too_long[:, i].repeat_interleave(k), :eos] = NEG_INF  # as long as it may be
-        cand = scores.view(-1, 1) + step  # (B*K, size)
-        # an ending that ranks among the best `beam` candidates of its utterance joins the
-        # results (kept apart, so running prefixes cannot push it out later); requiring the
-        # rank keeps beam width 1 equal to greedy decoding and curbs the bias to short outputs
-        kth = cand.view(b, -1).topk(k, dim=1).values[:, -1:]
-        end_scores = cand[:, eos].view(b, k)
-        joins = (end_scores >= kth) & (end_scores > floor[:, None])
-        for u, j in joins.nonzero().tolist():
-            row = u * k + j
-            score = float(end_scores[u, j])
-            if score <= float(floor[u]):
-                continue
-            att = None
-            if keep_attention:
-                att = torch.cat([attention[row], weights[row].float()[None]]).cpu()
-            ended[u].append(BeamResult(history[row].tolist(), score, att))
-            ended[u] = sorted(ended[u], key=lambda r: -r.score)[:beam]
-            if len(ended[u]) == beam:
-                floor[u] = ended[u][-1].score
-        cand[:, eos] = NEG_INF
-        scores, index = cand.view(b, -1).topk(k, dim=1)
-        source = (offset + index // size).view(-1)
-        words = (index % size).view(-1)
-        if use_att:
-            dec_state = tuple(part[source] for part in dec_state)
-        if keep_attention:
-            attention = torch.cat([attention[source], weights.float()[source][:, None]], 1)
-        if ctc is not None:
-            ctc.advance(source, words, psi_of(psi, candidates, source, words))
-        if lm_state is not None:
-            lm_state = tuple(part[:, source] for part in lm_next)
-        history = torch.cat([history[source], words[:, None]], 1)
-        # stop once no running hypothesis can still beat an utterance's best ended one:
-        # scores only fall, except by the length bonus
-        best_running = scores.max(1).values + max(0.0, length_bonus) * 5
-        best_ended = torch.tensor(
-            [max((r.score for r in e), default=NEG_INF) for e in ended], device=device
-        )
-        if bool((best_ended >= best_running).all()):
-            break
-    out = []
-    for u in range(b):
-        results = ended[u]
-        for r in results:
-            r.tokens = [w for w in r.tokens if 0 < w < vocab]
-        out.append(results)
-    return out
+        n_pre = min(vocab - 1, max(1, int(pre_beam * k))) if use_att else None
+        log_probs = rep(ctc_logits.float().log_softmax(-1))
+        scorers.append((ctc_weight, CTCScorer(log_probs, rep(frames), vocab + 1, n_pre)))
+    return beam_search(
+        scorers,
+        b,
+        k,
+        vocab + 2,
+        frames,
+        pad=0,
+        bos=vocab,
+        eos=vocab + 1,
+        length_bonus=length_bonus,
+        finished="set_aside",
+        attention=decoder if keep_attention else None,
+    )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from avseq.decoding.ngram import read_arpa_words
 from avseq.errors import AvseqError
+from avseq.text.reading import read_texts
 from avseq.text.tokenizer import Tokenizer
 
 
@@ -19,16 +19,8 @@ def read_lexicon(path: str | Path, tokenizer: Tokenizer) -> list[str]:
         raise AvseqError(f"--lexicon {path}: no such file")
     if path.suffix == ".arpa":
         return sorted(read_arpa_words(path))
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = [ln for ln in f if ln.strip()]
     if path.suffix in (".jsonl", ".json"):
-        words: set[str] = set()
-        for line in lines:
-            try:
-                text = json.loads(line).get("text")
-            except (json.JSONDecodeError, AttributeError):
-                continue
-            if isinstance(text, str) and not tokenizer.invalid_chars(text):
-                words.update(tokenizer.normalize(text).split())
-        return sorted(words)
-    return sorted({ln.split()[0].lower() for ln in lines})
+        texts, _ = read_texts(path, tokenizer)
+        return sorted({w for t in texts for w in t.split()})
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return sorted({ln.split()[0].lower() for ln in f if ln.strip()})

@@ -17,6 +17,8 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from avseq.text.reading import read_texts
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 
 
@@ -132,8 +134,6 @@ def build_word_lm(
 ) -> tuple[list[dict[tuple[str, ...], tuple[float, float]]], int]:
     """Reads the sentences of manifests or text files (`read_texts`), builds their
     Kneser-Ney model and writes it to `output` as ARPA. Returns (model, sentences read)."""
-    from avseq.data.speech.lm_text import read_texts
-
     sentences = [t.split() for source in sources for t in read_texts(source, tokenizer)[0]]
     model = kneser_ney(sentences, order)
     write_arpa(model, output)

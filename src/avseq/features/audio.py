@@ -30,6 +30,7 @@ class LogMel(nn.Module):
             raise ValueError(
                 f"bad front-end sizes: n_fft={n_fft}, hop={hop_length}, n_mels={n_mels}"
             )
+        self.sample_rate = sample_rate
         self.hop_length = hop_length
         self.n_mels = n_mels
         self.n_fft = n_fft

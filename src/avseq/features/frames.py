@@ -32,11 +32,10 @@ def normal_flow(frame: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
     -I_t * grad(I), summed over colour: at every edge, how far and which way it moved along its
     normal (the motion a single frame pair shows at an edge). Unlike the plain difference its sign
     does not depend on whether the object is brighter or darker than what it covers, and it is a
-    product of the two inputs, which stacked ReLU convolutions approximate only slowly: with it
-    the way a shape turns was learned in two epochs instead of not at all (3-class test, built-in
-    clips).
+    product of the two inputs, which stacked ReLU convolutions approximate only slowly (see
+    BENCHMARKS.md, "Frame features").
     """
-    # central differences by slicing: a depthwise Sobel convolution costs ~5x more on CPU
+    # central differences by slicing: much cheaper on CPU than a depthwise Sobel convolution
     pad = nn.functional.pad(frame, (1, 1, 1, 1), mode="replicate")
     gx = pad[..., 1:-1, 2:] - pad[..., 1:-1, :-2]
     gy = pad[..., 2:, 1:-1] - pad[..., :-2, 1:-1]
@@ -62,16 +61,11 @@ class SmallFrameCNN(nn.Module):
             is and however small it is in the frame.
         where_channels: channels of the flattened map: None keeps all of them, k > 0 first
             reduces them to k with a 1x1 convolution, 0 leaves the map out. The map slows the
-            learning of what things look like: classifying the main object's shape from four
-            frames of the built-in clips reached 96-97% validation accuracy in 600 steps
-            without it (mean and max pooling, 2 seeds), 78-79% with the full map (2 seeds)
-            and 77% with a 16-channel one.
+            learning of what things look like (BENCHMARKS.md, "Frame features").
         colour_channels: k > 0 adds a colour path (k per-pixel filters on the RGB frame at half
             resolution, mean- and max-pooled) and the conv stack then sees grey levels (each
-            RGB triple of its input averaged). Learning colour in the conv stack slowed the
-            learning of shapes: in the joint action + caption model on the built-in clips, the
-            main object's shape (concept detector) was right for 58% of validation clips after
-            450 steps with the colour path, 30% without it.
+            RGB triple of its input averaged), so learning colour does not slow the learning
+            of shapes (BENCHMARKS.md, "Frame features").
     """
 
     def __init__(
@@ -235,7 +229,7 @@ class FrameEncoder(nn.Module):
         if freeze:
             self.net.requires_grad_(False)
             self.net.eval()  # BatchNorm statistics stay fixed too
-        # channels-last convolutions: ~30% faster on CPU (oneDNN), and what cuDNN prefers
+        # channels-last convolutions: faster on CPU (oneDNN), and what cuDNN prefers
         self.net.to(memory_format=torch.channels_last)
 
     def _load(self, weights: str) -> None:

@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from avseq.decoding.align import WordTime, word_timestamps
 from avseq.decoding.attention import joint_beam_search
+from avseq.decoding.beam import greedy_search
 from avseq.decoding.ctc import CTCBeamSearch, ctc_greedy_texts
 from avseq.decoding.lexicon import read_lexicon
 from avseq.errors import AvseqError
@@ -192,7 +193,7 @@ class Transcriber:
             if self.ctc_trained:
                 return [(t, None) for t in ctc_greedy_texts(logits, frames, tok)]
             mask = frame_mask(frames, states.size(1))
-            hyps = self.model.decoder.greedy(states, mask, max_len=int(frames.max()))
+            hyps = greedy_search(self.model.decoder, states, mask, max_len=int(frames.max()))
             return [(tok.decode(h.tokens), h.attention) for h in hyps]
         if opts.decoder == "ctc-beam":
             return [(t, None) for t in self._ctc_beam(logits, frames)]

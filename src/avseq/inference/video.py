@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from avseq.decoding.beam import Hypothesis, decoder_beam_search, greedy_search
 from avseq.errors import AvseqError
 from avseq.media.clips import clip_views, collate_video
 from avseq.media.video import iter_frames, read_clip, sample_indices, video_info
 from avseq.metrics.plotting import plot_caption_attention
 from avseq.models.checkpoint import load_video_model
-from avseq.models.components.attention_decoder import Hypothesis
 from avseq.models.tasks.video import view_average
 from avseq.utils.device import pick_device
 
@@ -213,10 +213,10 @@ class VideoCaptioner(VideoPredictor):
         mask, concepts = self.model.caption_context(states, lengths)
         decoder = self.model.decoder
         if self.beam == 1:
-            hyps = [[h] for h in decoder.greedy(states, mask, self.max_words, concepts)]
+            hyps = [[h] for h in greedy_search(decoder, states, mask, self.max_words, concepts)]
         else:
-            hyps = decoder.beam_search(
-                states, mask, self.beam, self.max_words, self.length_alpha, concepts
+            hyps = decoder_beam_search(
+                decoder, states, mask, self.beam, self.max_words, self.length_alpha, concepts
             )
         self.compute_seconds += time.perf_counter() - start
         return hyps

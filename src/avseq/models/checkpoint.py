@@ -1,4 +1,26 @@
-"""Loading self-describing avseq checkpoints safely (`weights_only=True`)."""
+"""The one avseq checkpoint schema: the `avseq` record the tasks write beside Lightning's state
+(`write_record`), and reading it back safely (`load_checkpoint` and the `load_*_model`s).
+
+A checkpoint is a Lightning checkpoint whose `state_dict` holds the network under `net.`, plus
+this record (format CHECKPOINT_FORMAT):
+
+    format  2; format 1 (avseq before composed components) is migrated when read
+    kind    what the network is: "speech" (a `SpeechRecognizer`), "speech_lm" (an
+            `RNNLanguageModel` over a recognizer's tokens) or "video" (a `VideoModel`)
+    net     how to rebuild it: a `_target_` config of its builder with the sizes filled in,
+            each part a `_partial_` `_target_` config (as in configs/model/*.yaml)
+    ...     the kind's own fields (KIND_FIELDS): tokenizer, ctc_weight, test_manifest (speech);
+            tokenizer (speech_lm); classes, vocab, clip (video)
+
+`kind` is neither Hydra's `task_name` (the run's folder: speech, speech_joint, video_action,
+...) nor a `*Task` class (the LightningModule that trains a network and writes its record:
+SpeechTask "speech", LanguageModelTask "speech_lm", VideoTask "video"). Format 1 called it
+`task` and had "video_action" for the video models of avseq 0.1.
+
+A checkpoint is untrusted input: it is read with `weights_only=True`, and every `_target_` in
+its `net` must be one of avseq's components (`avseq.models.components.specs.COMPONENTS`),
+checked before anything is built; nothing is imported or called by name.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +28,47 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from avseq.errors import AvseqError
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.components.recognizer import SpeechRecognizer
+from avseq.models.components.specs import build_spec, check_spec
 from avseq.models.components.video_encoder import VideoModel
-from avseq.text.tokenizer import Tokenizer, tokenizer_from_dict
+from avseq.text.tokenizer import CharTokenizer, Tokenizer, tokenizer_from_dict
 from avseq.text.vocab import WordVocab
 
-VIDEO_TASKS = ("video", "video_action")  # "video_action": checkpoints of avseq 0.1
+CHECKPOINT_FORMAT = 2
+SUPPORTED_FORMATS = (1, 2)
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "speech": ("tokenizer", "ctc_weight", "test_manifest"),
+    "speech_lm": ("tokenizer",),
+    "video": ("classes", "vocab", "clip"),
+}
+VIDEO_TASKS = ("video", "video_action")  # "video_action": format-1 checkpoints of avseq 0.1
+
+
+def write_record(checkpoint: dict[str, Any], kind: str, net: dict[str, Any], **fields: Any) -> None:
+    """Stores the `avseq` record in a Lightning checkpoint (the tasks' `on_save_checkpoint`).
+
+    Args:
+        kind: "speech", "speech_lm" or "video" (see the module docstring).
+        net: the network's spec (`avseq.models.components.specs.net_spec`).
+        fields: exactly the kind's KIND_FIELDS.
+    """
+    expected = KIND_FIELDS[kind]
+    if set(fields) != set(expected):
+        raise ValueError(f"a {kind!r} checkpoint record takes {expected}, got {sorted(fields)}")
+    checkpoint["avseq"] = {"format": CHECKPOINT_FORMAT, "kind": kind, "net": net, **fields}
 
 
 def load_checkpoint(path: str | Path, task: str | tuple[str, ...] | None) -> dict[str, Any]:
-    """Loads a checkpoint without unpickling code and checks it was made for `task` (if given,
-    one task name or several).
+    """Loads a checkpoint without unpickling code, its `avseq` record in the current format,
+    and checks the record's kind is `task` (if given, one kind or several).
 
     Raises:
-        AvseqError: naming the file when it is missing, corrupt, not avseq's, or another task's.
+        AvseqError: naming the file when it is missing, corrupt, not avseq's, of an unknown
+            format, or another kind's.
     """
     path = Path(path)
     if not path.is_file():
@@ -44,13 +90,155 @@ def load_checkpoint(path: str | Path, task: str | tuple[str, ...] | None) -> dic
             f"{path}: not an avseq checkpoint (it lacks avseq's model description); "
             "use a .ckpt written by 'avseq train'"
         )
-    tasks = (task,) if isinstance(task, str) else task
-    if tasks is not None and meta.get("task") not in tasks:
+    ckpt["avseq"] = meta = read_record(meta, path)
+    kinds = (task,) if isinstance(task, str) else task
+    if kinds is not None and meta["kind"] not in kinds:
         raise AvseqError(
-            f"{path}: this is a {meta.get('task')!r} checkpoint, but the command "
-            f"needs a {tasks[0]!r} one"
+            f"{path}: this is a {meta['kind']!r} checkpoint, but the command "
+            f"needs a {kinds[0]!r} one"
         )
     return ckpt
+
+
+def read_record(meta: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """The `avseq` record in the current format (format 1 migrated).
+
+    Raises:
+        AvseqError: naming the file and the format when this avseq cannot read it.
+    """
+    found = meta.get("format")
+    if type(found) is not int or found not in SUPPORTED_FORMATS:
+        newer = type(found) is int and found > CHECKPOINT_FORMAT
+        raise AvseqError(
+            f"{path}: checkpoint format {found!r} is not one this avseq reads (formats "
+            f"{', '.join(map(str, SUPPORTED_FORMATS))}); "
+            + ("a newer avseq wrote it: upgrade avseq" if newer else "it is not avseq's")
+        )
+    if found == 1:
+        try:
+            return _migrate_v1(meta)
+        except (KeyError, TypeError, ValueError) as err:
+            raise _mismatch(path, err) from None
+    return meta
+
+
+# format 1 stored each network's flat constructor arguments; absent ones took these defaults
+_V1_SPEECH = {
+    "sample_rate": 16000, "n_fft": 400, "hop_length": 160, "n_mels": 80, "conv_channels": 32,
+    "rnn_type": "gru", "hidden_size": 256, "num_layers": 3, "bidirectional": True,
+    "dropout": 0.1, "freq_masks": 2, "freq_width": 15, "time_masks": 2, "time_width": 30,
+    "decoder": None,
+}  # fmt: skip
+_V1_VIDEO = {
+    "frame_encoder": None, "rnn_type": "gru", "hidden_size": 256, "num_layers": 1,
+    "bidirectional": True, "dropout": 0.1, "attn_size": 128, "vocab_size": 0, "decoder": None,
+    "concepts": False, "frame_skip": False,
+}  # fmt: skip
+_V1_LM = {"embed_size": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.2}
+_RNN = ("rnn_type", "hidden_size", "num_layers", "bidirectional", "dropout")
+
+
+def _migrate_v1(meta: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 record in the current format: `task` becomes `kind`, the flat constructor
+    arguments in `net` become part specs."""
+    meta = dict(meta)
+    kind = meta.pop("task", None)
+    kind = "video" if kind in VIDEO_TASKS else kind
+    if kind in _V1_NETS:
+        meta["net"] = _V1_NETS[kind](meta["net"])
+    return {**meta, "format": CHECKPOINT_FORMAT, "kind": kind}
+
+
+def _v1_args(net: dict[str, Any], defaults: dict[str, Any], required: str) -> dict[str, Any]:
+    unknown = sorted(set(net) - set(defaults) - {required})
+    if unknown:
+        raise ValueError(f"unknown format-1 model settings {unknown}")
+    return {**defaults, **net, required: net[required]}
+
+
+def _part(target: str, **kwargs: Any) -> dict[str, Any]:
+    return {"_target_": target, "_partial_": True, **kwargs}
+
+
+def _v1_speech(net: dict[str, Any]) -> dict[str, Any]:
+    a = _v1_args(net, _V1_SPEECH, "vocab_size")
+    frontend = {k: a[k] for k in ("sample_rate", "n_fft", "hop_length", "n_mels")}
+    augment = {k: a[k] for k in ("freq_masks", "freq_width", "time_masks", "time_width")}
+    decoder = a["decoder"]
+    return {
+        "_target_": "avseq.models.components.recognizer.build_recognizer",
+        "vocab_size": a["vocab_size"],
+        "frontend": _part("avseq.features.audio.LogMel", **frontend),
+        "augment": _part("avseq.features.audio.SpecAugment", **augment),
+        "subsampler": _part(
+            "avseq.models.components.subsampling.Conv2dSubsampler",
+            channels=a["conv_channels"],
+            out_dim=a["hidden_size"],
+        ),
+        "encoder": _part(
+            "avseq.models.components.rnn_encoder.RNNEncoder", **{k: a[k] for k in _RNN}
+        ),
+        "head": _part("avseq.models.components.ctc_head.CTCHead"),
+        "decoder": None
+        if decoder is None
+        else _part("avseq.models.components.attention_decoder.AttentionDecoder", **decoder),
+    }
+
+
+def _v1_video(net: dict[str, Any]) -> dict[str, Any]:
+    a = _v1_args(net, _V1_VIDEO, "num_classes")
+    frame_encoder = dict(a["frame_encoder"] or {})
+    image_size = frame_encoder.pop("image_size", 64)  # the old FrameEncoder's default
+    return {
+        "_target_": "avseq.models.components.video_encoder.build_video_model",
+        "num_classes": a["num_classes"],
+        "vocab_size": a["vocab_size"],
+        "image_size": image_size,
+        "frame_skip": a["frame_skip"],
+        "concepts": a["concepts"],
+        "frame_encoder": _part("avseq.features.frames.FrameEncoder", **frame_encoder),
+        "encoder": _part(
+            "avseq.models.components.rnn_encoder.RNNEncoder", **{k: a[k] for k in _RNN}
+        ),
+        "head": _part(
+            "avseq.models.components.attention.AttentionPoolingClassifier",
+            attn_size=a["attn_size"],
+            dropout=a["dropout"],
+        ),
+        "decoder": _part(
+            "avseq.models.components.attention_decoder.AttentionDecoder", **(a["decoder"] or {})
+        ),
+    }
+
+
+def _v1_lm(net: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "_target_": "avseq.models.components.lm.RNNLanguageModel",
+        **_v1_args(net, _V1_LM, "vocab_size"),
+    }
+
+
+_V1_NETS = {"speech": _v1_speech, "video": _v1_video, "speech_lm": _v1_lm}
+
+
+def build_net(spec: Any, path: str | Path) -> nn.Module:
+    """Rebuilds a network from a record's `net`, after checking every `_target_` in it.
+
+    Raises:
+        AvseqError: a `_target_` outside avseq's components (refused before anything is
+            built), or a network this avseq version cannot build from the spec.
+    """
+    try:
+        check_spec(spec)
+    except AvseqError as err:
+        raise AvseqError(f"{path}: {err}") from None
+    try:
+        net = build_spec(spec)
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"its net is a {type(net).__name__}, not a network")
+    except (AvseqError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise _mismatch(path, err) from None
+    return net
 
 
 def load_speech_model(
@@ -59,15 +247,14 @@ def load_speech_model(
     """Rebuilds a trained recognizer from its checkpoint alone, in eval mode on `device`.
 
     Returns:
-        (model, tokenizer, the checkpoint's avseq metadata).
+        (model, tokenizer, the checkpoint's avseq record).
     """
     ckpt = load_checkpoint(path, "speech")
     meta = ckpt["avseq"]
+    model = _rebuild(ckpt, meta["net"], SpeechRecognizer, path)
     try:
         tokenizer = tokenizer_from_dict(meta["tokenizer"])
-        model = SpeechRecognizer(**meta["net"])
-        model.load_state_dict(_net_state(ckpt))
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise _mismatch(path, err) from None
     return model.eval().to(device), tokenizer, meta
 
@@ -83,11 +270,10 @@ def load_language_model(
     """
     ckpt = load_checkpoint(path, "speech_lm")
     meta = ckpt["avseq"]
+    model = _rebuild(ckpt, meta["net"], RNNLanguageModel, path)
     try:
         lm_tokenizer = tokenizer_from_dict(meta["tokenizer"])
-        model = RNNLanguageModel(**meta["net"])
-        model.load_state_dict(_net_state(ckpt))
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise _mismatch(path, err) from None
     if lm_tokenizer.to_dict() != tokenizer.to_dict():
         raise AvseqError(
@@ -98,11 +284,22 @@ def load_language_model(
     return model.eval().to(device)
 
 
+def speech_tokenizer(checkpoint: str | Path | None = None) -> Tokenizer:
+    """The units of a recognizer checkpoint (characters when None): the units a language model
+    trained for that recognizer must use (`data.tokenizer_checkpoint`)."""
+    if not checkpoint:
+        return CharTokenizer()
+    meta = load_checkpoint(checkpoint, "speech")["avseq"]
+    try:
+        return tokenizer_from_dict(meta["tokenizer"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise AvseqError(f"{checkpoint}: no usable tokenizer ({err})") from None
+
+
 def checkpoint_task(path: str | Path) -> str:
-    """The task a checkpoint was trained for ("speech" or "video")."""
-    path = Path(path)
-    task = load_checkpoint(path, task=None)["avseq"]["task"]
-    return "video" if task in VIDEO_TASKS else task
+    """The kind of network a checkpoint holds ("speech", "speech_lm" or "video")."""
+    kind = load_checkpoint(path, task=None)["avseq"]["kind"]
+    return "video" if kind in VIDEO_TASKS else kind
 
 
 def load_video_model(
@@ -112,32 +309,44 @@ def load_video_model(
     checkpoint, in eval mode on `device`.
 
     Returns:
-        (model, the checkpoint's avseq metadata: classes, vocab, clip sampling settings, ...).
+        (model, the checkpoint's avseq record: classes, vocab as a `WordVocab`, clip sampling
+        settings, ...).
     """
     ckpt = load_checkpoint(path, VIDEO_TASKS)
     meta = ckpt["avseq"]
     meta.setdefault("vocab", None)
+    spec = meta["net"]
+    if isinstance(spec, dict) and isinstance(spec.get("frame_encoder"), dict):
+        # the checkpoint holds the trained weights: never read a backbone file it names
+        spec = {**spec, "frame_encoder": {**spec["frame_encoder"], "weights": None}}
+    model = _rebuild(ckpt, spec, VideoModel, path)
     try:
-        config = dict(meta["net"])
-        frame_encoder = dict(config.get("frame_encoder") or {})
-        frame_encoder["weights"] = None  # the checkpoint holds the trained weights
-        config["frame_encoder"] = frame_encoder
-        model = VideoModel(**config)
-        model.load_state_dict(_net_state(ckpt))
-        if len(meta["classes"]) != config["num_classes"]:
+        if len(meta["classes"]) != spec.get("num_classes", 0):
             raise ValueError("class list and model size differ")
         if meta["vocab"] is not None:
             meta["vocab"] = WordVocab.from_dict(meta["vocab"])
-            if len(meta["vocab"]) != config.get("vocab_size", 0):
+            if len(meta["vocab"]) != spec.get("vocab_size", 0):
                 raise ValueError("caption vocabulary and model size differ")
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError) as err:
         raise _mismatch(path, err) from None
     return model.eval().to(device), meta
 
 
+def _rebuild(ckpt: dict[str, Any], spec: Any, kind: type, path: str | Path) -> Any:
+    """The network of `spec` with the checkpoint's weights; a `kind` instance."""
+    model = build_net(spec, path)
+    try:
+        if not isinstance(model, kind):
+            raise TypeError(f"its net is a {type(model).__name__}, not a {kind.__name__}")
+        model.load_state_dict(_net_state(ckpt))
+    except (TypeError, RuntimeError) as err:
+        raise _mismatch(path, err) from None
+    return model
+
+
 def _mismatch(path: str | Path, err: Exception) -> AvseqError:
     """The one-line error for a checkpoint whose model this version cannot rebuild."""
-    first = str(err).strip().splitlines()[0][:160]
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
     return AvseqError(f"{path}: the checkpoint's model does not match this avseq version ({first})")
 
 

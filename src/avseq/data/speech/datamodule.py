@@ -99,7 +99,7 @@ class SpeechDataModule(SplitDataModule):
         return self._tokenizer
 
     def _train_texts(self) -> list[str]:
-        from avseq.data.speech.lm_text import read_texts
+        from avseq.text.reading import read_texts
 
         path = self.manifests.get("train")
         if path is None:

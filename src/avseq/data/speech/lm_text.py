@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter
@@ -15,46 +14,22 @@ from torch.utils.data import DataLoader
 from avseq.data.base import SplitDataModule
 from avseq.data.synth.speech import CorpusSpec, generate_corpus
 from avseq.errors import AvseqError
-from avseq.models.components.lm import lm_batch
-from avseq.text.tokenizer import CharTokenizer, Tokenizer, normalize_text, tokenizer_from_dict
+from avseq.text.reading import read_texts
+from avseq.text.tokenizer import CharTokenizer, Tokenizer
 
 log = logging.getLogger(__name__)
 
 
-def read_texts(path: str | Path, tokenizer: Tokenizer | None) -> tuple[list[str], int]:
-    """Normalized sentences from a JSON-lines manifest (its "text" fields) or a text file (one
-    sentence per line). Lines that are empty, not JSON (manifests) or hold characters outside
-    the vocabulary (of `tokenizer`, when given) are left out and counted.
-
-    Returns:
-        (sentences, number of lines left out).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AvseqError(f"{path}: no such text file or manifest")
-    manifest = path.suffix in (".jsonl", ".json")
-    texts, bad = [], 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for raw in f:
-            if not raw.strip():
-                continue
-            text = raw
-            if manifest:
-                try:
-                    text = json.loads(raw).get("text", "")
-                except (json.JSONDecodeError, AttributeError):
-                    bad += 1
-                    continue
-            norm = normalize_text(text) if isinstance(text, str) else ""
-            if not norm or (tokenizer is not None and tokenizer.invalid_chars(norm)):
-                bad += 1
-                continue
-            texts.append(norm)
-    if not texts:
-        raise AvseqError(f"{path}: no usable sentences (one per line, or a manifest's text)")
-    if bad:
-        log.warning("%s: left out %d line(s) that were empty or not encodable", path, bad)
-    return texts, bad
+def lm_batch(token_lists: list[list[int]], bos: int, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id lists -> inputs (B, L + 1) = bos + tokens and targets (B, L + 1) = tokens + eos,
+    padded with 0."""
+    longest = max(len(t) for t in token_lists) + 1
+    inputs = torch.zeros(len(token_lists), longest, dtype=torch.long)
+    targets = torch.zeros_like(inputs)
+    for i, toks in enumerate(token_lists):
+        inputs[i, : len(toks) + 1] = torch.tensor([bos, *toks])
+        targets[i, : len(toks) + 1] = torch.tensor([*toks, eos])
+    return inputs, targets
 
 
 def read_sentences(path: str | Path, tokenizer: Tokenizer) -> tuple[list[list[int]], int]:
@@ -97,8 +72,9 @@ class TextDataModule(SplitDataModule):
             take the place of the corpus's.
         batch_size: sentences per batch.
         seed: shuffling seed.
-        tokenizer_checkpoint: a recognizer checkpoint whose tokenizer the LM uses (needed for
-            a recognizer trained with SentencePiece units); default: characters.
+        tokenizer: the LM's units (default: characters); the config reads them from
+            `tokenizer_checkpoint`, a recognizer checkpoint (needed for a recognizer trained
+            with SentencePiece units), which is only logged here.
     """
 
     def __init__(
@@ -108,6 +84,7 @@ class TextDataModule(SplitDataModule):
         val_text: str | None = None,
         batch_size: int = 64,
         seed: int = 0,
+        tokenizer: Tokenizer | None = None,
         tokenizer_checkpoint: str | None = None,
     ) -> None:
         super().__init__()
@@ -117,15 +94,9 @@ class TextDataModule(SplitDataModule):
             split: Path(path) if path else (corpus.manifest(split) if corpus else None)
             for split, path in given.items()
         }
-        self.tokenizer: Tokenizer = CharTokenizer()
+        self.tokenizer: Tokenizer = tokenizer or CharTokenizer()
         if tokenizer_checkpoint:
-            from avseq.models.checkpoint import load_checkpoint
-
-            meta = load_checkpoint(tokenizer_checkpoint, "speech")["avseq"]
-            try:
-                self.tokenizer = tokenizer_from_dict(meta["tokenizer"])
-            except (KeyError, ValueError) as err:
-                raise AvseqError(f"{tokenizer_checkpoint}: no usable tokenizer ({err})") from None
+            log.info("language-model units: those of %s", tokenizer_checkpoint)
         self.batch_size = batch_size
         self.eval_batch_size = batch_size
         self.seed = seed

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
 from avseq.data.check import check_clips
-from avseq.data.synth.video import BUILTIN_CLIP_SECONDS, VideoCorpusSpec, generate_video_corpus
+from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
+from avseq.data.synth.video_plan import BUILTIN_CLIP_SECONDS
 from avseq.data.video.annotations import Clip, load_annotations
 from avseq.data.video.captions import CaptionedVideo, load_captions
 from avseq.data.video.dataset import VideoClipDataset

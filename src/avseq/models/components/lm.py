@@ -61,15 +61,3 @@ class RNNLanguageModel(nn.Module):
         """(N,) current tokens -> (N, V + 2) log-probabilities of the next one, new state."""
         h, state = self.rnn(self.embed(tokens)[:, None, :], state)
         return self.out(h[:, 0]).float().log_softmax(-1), state
-
-
-def lm_batch(token_lists: list[list[int]], bos: int, eos: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token id lists -> inputs (B, L + 1) = bos + tokens and targets (B, L + 1) = tokens + eos,
-    padded with 0."""
-    longest = max(len(t) for t in token_lists) + 1
-    inputs = torch.zeros(len(token_lists), longest, dtype=torch.long)
-    targets = torch.zeros_like(inputs)
-    for i, toks in enumerate(token_lists):
-        inputs[i, : len(toks) + 1] = torch.tensor([bos, *toks])
-        targets[i, : len(toks) + 1] = torch.tensor([*toks, eos])
-    return inputs, targets

@@ -1,5 +1,10 @@
-"""A DeepSpeech2-style recognizer: log-mel -> conv subsampling (4x) -> BiRNN -> CTC head, and
-optionally a Listen-Attend-Spell attention decoder on the same encoder (joint CTC/attention).
+"""A DeepSpeech2-style recognizer: front-end (log-mel) -> conv subsampling (4x) -> BiRNN -> CTC
+head, and optionally a Listen-Attend-Spell attention decoder on the same encoder (joint
+CTC/attention).
+
+`SpeechRecognizer` holds built parts; `build_recognizer` builds them from partial constructors
+(the `_partial_: true` configs of configs/model/speech_ctc.yaml), giving each part the sizes it
+takes from the others, so swapping a part is a config change.
 
 Amodei et al., 2016, "Deep Speech 2"; Graves et al., 2006, "Connectionist Temporal
 Classification"; Chan et al., 2016, "Listen, Attend and Spell"; Kim et al., 2017, "Joint
@@ -8,81 +13,56 @@ CTC-Attention Based End-to-End Speech Recognition Using Multi-Task Learning".
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from avseq.features.audio import LogMel, SpecAugment
-from avseq.models.components.attention_decoder import AttentionDecoder
-from avseq.models.components.ctc_head import CTCHead
-from avseq.models.components.rnn_encoder import RNNEncoder
-from avseq.models.components.subsampling import Conv2dSubsampler
 from avseq.utils.masks import frame_mask
+
+SUBSAMPLING = 4  # frames per output frame: the subsampler's two stride-2 convolutions
 
 
 class SpeechRecognizer(nn.Module):
     """Waveforms in, per-frame CTC logits out. Features are computed on the batch's device.
 
     Args:
-        vocab_size: output classes including the CTC blank.
-        sample_rate, n_fft, hop_length, n_mels: log-mel front-end.
-        conv_channels: channels of the subsampling convolutions.
-        rnn_type, hidden_size, num_layers, bidirectional, dropout: the recurrent encoder.
-        freq_masks, freq_width, time_masks, time_width: SpecAugment (training only);
-            freq_masks=time_masks=0 disables it.
-        decoder: `AttentionDecoder` arguments (embed_size, hidden_size, attn_size, dropout,
-            location_filters, location_kernel) for an attention head beside the CTC head;
-            None for CTC only. Its tokens are the CTC ids (blank = padding) plus `bos` and
-            `eos` = vocab_size, vocab_size + 1.
+        frontend: (B, T) waves + (B,) sample counts -> (B, n_mels, F) features + (B,) frame
+            counts; has `sample_rate`, `hop_length` and `n_mels` (e.g. `LogMel`).
+        augment: (B, n_mels, F) -> the same with masked bands and frames, in training only
+            (e.g. `SpecAugment`); None for no augmentation.
+        subsampler: features + frame counts -> (B, F / 4, out_dim) + frame counts (e.g.
+            `Conv2dSubsampler`).
+        encoder: (B, F', out_dim) + lengths -> (B, F', output_size) states (e.g. `RNNEncoder`).
+        head: states -> (B, F', vocab_size) CTC logits, index 0 = blank (e.g. `CTCHead`).
+        decoder: an `AttentionDecoder` over the same states, or None for CTC only. Its tokens
+            are the CTC ids (blank = padding) plus `bos` and `eos` = vocab_size,
+            vocab_size + 1.
     """
 
     def __init__(
         self,
-        vocab_size: int,
-        sample_rate: int = 16000,
-        n_fft: int = 400,
-        hop_length: int = 160,
-        n_mels: int = 80,
-        conv_channels: int = 32,
-        rnn_type: str = "gru",
-        hidden_size: int = 256,
-        num_layers: int = 3,
-        bidirectional: bool = True,
-        dropout: float = 0.1,
-        freq_masks: int = 2,
-        freq_width: int = 15,
-        time_masks: int = 2,
-        time_width: int = 30,
-        decoder: dict[str, Any] | None = None,
+        frontend: nn.Module,
+        augment: nn.Module | None,
+        subsampler: nn.Module,
+        encoder: nn.Module,
+        head: nn.Module,
+        decoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.config: dict[str, Any] = {
-            k: v for k, v in locals().items() if k not in ("self", "__class__")
-        }
-        self.sample_rate = sample_rate
-        self.features = LogMel(sample_rate, n_fft, hop_length, n_mels)
-        self.spec_augment = SpecAugment(freq_masks, freq_width, time_masks, time_width)
-        self.subsampler = Conv2dSubsampler(n_mels, hidden_size, conv_channels)
-        self.encoder = RNNEncoder(
-            hidden_size, hidden_size, num_layers, rnn_type, bidirectional, dropout
-        )
-        self.head = CTCHead(self.encoder.output_size, vocab_size)
-        self.decoder = None
-        if decoder is not None:
-            self.decoder = AttentionDecoder(
-                vocab_size + 2,
-                self.encoder.output_size,
-                **decoder,
-                pad=0,
-                bos=vocab_size,
-                eos=vocab_size + 1,
-            )
+        self.sample_rate = int(frontend.sample_rate)
+        # attribute names are the state_dict's prefixes (features.*, subsampler.*, ...)
+        self.features = frontend
+        self.spec_augment = augment
+        self.subsampler = subsampler
+        self.encoder = encoder
+        self.head = head
+        self.decoder = decoder
 
     @property
     def frame_seconds(self) -> float:
-        """Seconds per output frame (after 4x subsampling)."""
-        return 4 * self.features.hop_length / self.sample_rate
+        """Seconds per output frame (after subsampling)."""
+        return SUBSAMPLING * self.features.hop_length / self.sample_rate
 
     def encode(
         self, waves: torch.Tensor, lengths: torch.Tensor
@@ -90,9 +70,9 @@ class SpeechRecognizer(nn.Module):
         """(B, T) waves, (B,) sample counts -> (B, F, output_size) encoder states, (B,) frame
         counts."""
         feats, frames = self.features(waves, lengths)  # (B, n_mels, F)
-        if self.training:
+        if self.training and self.spec_augment is not None:
             feats = self.spec_augment(feats)
-        x, frames = self.subsampler(feats, frames)  # (B, F/4, hidden)
+        x, frames = self.subsampler(feats, frames)  # (B, F/4, out_dim)
         return self.encoder(x, frames), frames  # (B, F/4, output_size)
 
     def forward(
@@ -123,3 +103,38 @@ class SpeechRecognizer(nn.Module):
         mask = frame_mask(frames.to(states.device), states.size(1))
         logits, _ = dec(states, mask, inputs)
         return logits, targets
+
+
+def build_recognizer(
+    vocab_size: int,
+    frontend: Callable[..., nn.Module],
+    augment: Callable[..., nn.Module] | None,
+    subsampler: Callable[..., nn.Module],
+    encoder: Callable[..., nn.Module],
+    head: Callable[..., nn.Module],
+    decoder: Callable[..., nn.Module] | None = None,
+) -> SpeechRecognizer:
+    """Builds a recognizer from partial constructors of its parts (see `SpeechRecognizer`),
+    in a fixed order (the same seed gives the same weights), each given the sizes it takes
+    from the others: the subsampler `n_feats` (the front-end's `n_mels`), the encoder
+    `input_size` (the subsampler's `out_dim`), the CTC head `in_dim` and `vocab_size`, the
+    decoder `vocab_size + 2` tokens over the encoder's states.
+
+    Args:
+        vocab_size: output classes including the CTC blank (the tokenizer's size).
+    """
+    features = frontend()
+    augmentation = augment() if augment is not None else None
+    sub = subsampler(n_feats=features.n_mels)
+    rnn = encoder(input_size=sub.out_dim)
+    ctc = head(in_dim=rnn.output_size, vocab_size=vocab_size)
+    att = None
+    if decoder is not None:
+        att = decoder(
+            vocab_size=vocab_size + 2,
+            state_size=rnn.output_size,
+            pad=0,
+            bos=vocab_size,
+            eos=vocab_size + 1,
+        )
+    return SpeechRecognizer(features, augmentation, sub, rnn, ctc, att)

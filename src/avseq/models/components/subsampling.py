@@ -25,6 +25,7 @@ class Conv2dSubsampler(nn.Module):
         self.conv1 = nn.Conv2d(1, channels, 3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
         self.proj = nn.Linear(channels * ((n_feats + 3) // 4), out_dim)
+        self.out_dim = out_dim
 
     @staticmethod
     def _halve(lengths: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""What every task shares: AdamW-style optimiser with warmup + cosine decay, checkpoint format."""
+"""What every task shares: the optimiser with warmup + cosine decay, counting skipped items,
+routing validation/test batches to one `_eval_step`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from typing import Any
 
 import lightning as L
 import torch
-
-CHECKPOINT_FORMAT = 1
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:

@@ -9,8 +9,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from avseq.models.checkpoint import write_record
 from avseq.models.components.lm import RNNLanguageModel
-from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+from avseq.models.components.specs import net_spec
+from avseq.models.tasks.common import AvseqTask
 from avseq.text.tokenizer import Tokenizer
 
 
@@ -22,7 +24,8 @@ class LanguageModelTask(AvseqTask):
         tokenizer: the recognizer's tokenizer (saved in the checkpoint; decoding checks that
             the recognizer's is the same).
         optimizer: builds the optimizer given `params` (a Hydra `_partial_`).
-        net: `RNNLanguageModel` arguments (embed_size, hidden_size, num_layers, dropout).
+        net: builds the `RNNLanguageModel` given `vocab_size` (a Hydra `_partial_`, see
+            configs/model/speech_lm.yaml).
         warmup_steps, min_lr_ratio: the learning-rate schedule.
     """
 
@@ -30,13 +33,14 @@ class LanguageModelTask(AvseqTask):
         self,
         tokenizer: Tokenizer,
         optimizer: Callable[..., torch.optim.Optimizer],
-        net: dict[str, Any] | None = None,
+        net: Callable[..., RNNLanguageModel],
         warmup_steps: int = 200,
         min_lr_ratio: float = 0.05,
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
-        self.net = RNNLanguageModel(tokenizer.vocab_size, **(net or {}))
+        self.net_spec = net_spec(net, vocab_size=tokenizer.vocab_size)  # saved in checkpoints
+        self.net = net(vocab_size=tokenizer.vocab_size)
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
         self.min_lr_ratio = min_lr_ratio
@@ -78,9 +82,4 @@ class LanguageModelTask(AvseqTask):
             self.log("val/unigram_ppl", baseline, rank_zero_only=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["avseq"] = {
-            "task": "speech_lm",
-            "format": CHECKPOINT_FORMAT,
-            "net": dict(self.net.config),
-            "tokenizer": self.tokenizer.to_dict(),
-        }
+        write_record(checkpoint, "speech_lm", self.net_spec, tokenizer=self.tokenizer.to_dict())

@@ -12,9 +12,11 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from avseq.decoding.attention import attention_greedy_texts
 from avseq.decoding.ctc import ctc_greedy_texts
+from avseq.models.checkpoint import write_record
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.models.components.recognizer import SpeechRecognizer
-from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+from avseq.models.components.specs import net_spec
+from avseq.models.tasks.common import AvseqTask
 from avseq.text.tokenizer import Tokenizer
 
 
@@ -27,12 +29,12 @@ class SpeechTask(AvseqTask):
     Args:
         tokenizer: the transcript tokenizer (its vocabulary is saved in checkpoints).
         optimizer: builds the optimizer given `params` (a Hydra `_partial_`).
-        frontend: `SpeechRecognizer` front-end arguments (sample_rate, n_mels, SpecAugment...).
-        encoder: `SpeechRecognizer` encoder arguments (rnn_type, hidden_size, num_layers...).
+        net: builds the recognizer given `vocab_size` (a Hydra `_partial_` of
+            `build_recognizer` with its parts, see configs/model/speech_ctc.yaml); its
+            `decoder` None for CTC only.
         warmup_steps: linear LR warmup steps.
         min_lr_ratio: final LR as a fraction of the peak.
         test_manifest: the data's test manifest, recorded as `avseq evaluate`'s default.
-        decoder: attention decoder arguments (see `SpeechRecognizer`); None for CTC only.
         ctc_weight: weight of the CTC loss when there is a decoder (1 = CTC only, 0 =
             attention only).
         label_smoothing: of the attention decoder's cross-entropy.
@@ -42,28 +44,26 @@ class SpeechTask(AvseqTask):
         self,
         tokenizer: Tokenizer,
         optimizer: Callable[..., torch.optim.Optimizer],
-        frontend: dict[str, Any] | None = None,
-        encoder: dict[str, Any] | None = None,
+        net: Callable[..., SpeechRecognizer],
         warmup_steps: int = 300,
         min_lr_ratio: float = 0.02,
         test_manifest: str | None = None,
-        decoder: dict[str, Any] | None = None,
         ctc_weight: float = 1.0,
         label_smoothing: float = 0.1,
     ) -> None:
         super().__init__()
         if not 0.0 <= ctc_weight <= 1.0:
             raise ValueError(f"ctc_weight must lie in [0, 1], got {ctc_weight}")
-        if decoder is None and ctc_weight < 1.0:
+        self.net_spec = net_spec(net, vocab_size=tokenizer.vocab_size)  # saved in checkpoints
+        has_decoder = self.net_spec.get("decoder") is not None
+        if not has_decoder and ctc_weight < 1.0:
             raise ValueError(
-                f"ctc_weight={ctc_weight} needs an attention decoder (model.decoder); "
+                f"ctc_weight={ctc_weight} needs an attention decoder (model.net.decoder); "
                 "set ctc_weight=1 for a CTC-only model"
             )
         self.tokenizer = tokenizer
-        self.net = SpeechRecognizer(
-            tokenizer.vocab_size, **(frontend or {}), **(encoder or {}), decoder=decoder
-        )
-        self.ctc_weight = ctc_weight if decoder is not None else 1.0
+        self.net = net(vocab_size=tokenizer.vocab_size)
+        self.ctc_weight = ctc_weight if has_decoder else 1.0
         self.label_smoothing = label_smoothing
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
@@ -134,11 +134,11 @@ class SpeechTask(AvseqTask):
         self.log(f"{stage}/cer", cer, prog_bar=True, batch_size=n)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["avseq"] = {
-            "task": "speech",
-            "format": CHECKPOINT_FORMAT,
-            "net": dict(self.net.config),
-            "tokenizer": self.tokenizer.to_dict(),
-            "ctc_weight": self.ctc_weight,
-            "test_manifest": self.test_manifest,
-        }
+        write_record(
+            checkpoint,
+            "speech",
+            self.net_spec,
+            tokenizer=self.tokenizer.to_dict(),
+            ctc_weight=self.ctc_weight,
+            test_manifest=self.test_manifest,
+        )

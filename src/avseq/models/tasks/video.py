@@ -11,9 +11,12 @@ from torchmetrics import SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import BLEUScore
 
+from avseq.decoding.beam import greedy_search
 from avseq.metrics.captioning import SLOT_COUNTS, SLOTS, slot_counts
+from avseq.models.checkpoint import write_record
+from avseq.models.components.specs import net_spec
 from avseq.models.components.video_encoder import VideoModel
-from avseq.models.tasks.common import CHECKPOINT_FORMAT, AvseqTask
+from avseq.models.tasks.common import AvseqTask
 from avseq.text.vocab import WordVocab
 
 
@@ -33,8 +36,10 @@ class VideoTask(AvseqTask):
     Args:
         classes: action class names in index order (saved in checkpoints); may be empty.
         optimizer: builds the optimizer given `params` (a Hydra `_partial_`).
+        net: builds the `VideoModel` given num_classes, vocab_size, image_size (the clips')
+            and concepts (a Hydra `_partial_` of `build_video_model` with its parts, see
+            configs/model/video_action.yaml).
         vocab: caption words (a `WordVocab`'s tokens, saved in checkpoints), or None.
-        net: `VideoModel` arguments (frame_encoder, rnn_type, hidden_size, ..., decoder).
         clip: how the data samples clips (size, num_frames, seconds, test_annotations, ...);
             saved in checkpoints so `avseq classify` / `avseq caption` sample the same way.
         action_weight: weight of the action loss; 0 trains no action head.
@@ -55,8 +60,8 @@ class VideoTask(AvseqTask):
         self,
         classes: list[str],
         optimizer: Callable[..., torch.optim.Optimizer],
+        net: Callable[..., VideoModel],
         vocab: list[str] | None = None,
-        net: dict[str, Any] | None = None,
         clip: dict[str, Any] | None = None,
         action_weight: float = 1.0,
         caption_weight: float = 0.0,
@@ -77,16 +82,14 @@ class VideoTask(AvseqTask):
                 "captions with model.caption_weight > 0"
             )
         self.clip = dict(clip or {})
-        net = dict(net or {})
-        frame_encoder = dict(net.pop("frame_encoder", None) or {})
-        frame_encoder.setdefault("image_size", self.clip.get("size", 64))
-        self.net = VideoModel(
-            len(self.classes),
-            frame_encoder=frame_encoder,
-            vocab_size=len(self.vocab) if self.vocab else 0,
-            concepts=concept_weight > 0,
-            **net,
-        )
+        sizes = {
+            "num_classes": len(self.classes),
+            "vocab_size": len(self.vocab) if self.vocab else 0,
+            "image_size": self.clip.get("size", 64),
+            "concepts": concept_weight > 0,
+        }
+        self.net_spec = net_spec(net, **sizes)  # saved in checkpoints
+        self.net = net(**sizes)
         self.optimizer_factory = optimizer
         self.action_weight = action_weight
         self.caption_weight = caption_weight
@@ -220,7 +223,9 @@ class VideoTask(AvseqTask):
                 loss, _ = self._caption_losses(first, lengths, batch["tokens"], refs, 0.0)
                 self.log(f"{stage}/caption_loss", loss, batch_size=n, sync_dist=True)
             mask, concept_logits = self.net.caption_context(first, lengths)
-            hyps = self.net.decoder.greedy(first, mask, self.max_caption_words, concept_logits)
+            hyps = greedy_search(
+                self.net.decoder, first, mask, self.max_caption_words, concept_logits
+            )
             texts = [self.vocab.decode(h.tokens) for h in hyps]
             bleu = self.metrics[f"{stage}_bleu4"]
             bleu.update(texts, refs)
@@ -250,11 +255,11 @@ class VideoTask(AvseqTask):
         self._log_slots("test")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["avseq"] = {
-            "task": "video",
-            "format": CHECKPOINT_FORMAT,
-            "net": dict(self.net.config),
-            "classes": self.classes,
-            "vocab": self.vocab.to_dict() if self.vocab is not None else None,
-            "clip": self.clip,
-        }
+        write_record(
+            checkpoint,
+            "video",
+            self.net_spec,
+            classes=self.classes,
+            vocab=self.vocab.to_dict() if self.vocab is not None else None,
+            clip=self.clip,
+        )
