@@ -19,9 +19,9 @@ from avseq.utils.masks import frame_mask
 
 def attention_greedy_texts(net, states: torch.Tensor, frames: torch.Tensor, tokenizer) -> list[str]:
     """Greedy attention transcripts for a recognizer's (B, T, C) encoder states and (B,)
-    frames (at most as many tokens as the longest utterance has frames)."""
+    frames (each at most as many tokens as its utterance has frames)."""
     mask = frame_mask(frames.to(states.device), states.size(1))
-    hyps = greedy_search(net.decoder, states, mask, max_len=int(frames.max()))
+    hyps = greedy_search(net.decoder, states, mask, max_len=frames.to(states.device))
     return [tokenizer.decode(h.tokens) for h in hyps]
 
 

@@ -273,26 +273,27 @@ def greedy_search(
     decoder: StepDecoder,
     states: torch.Tensor,
     mask: torch.Tensor,
-    max_len: int = 20,
+    max_len: int | torch.Tensor = 20,
     concepts: torch.Tensor | None = None,
 ) -> list[Hypothesis]:
     """The most likely token at each step, until `eos` (forced after `max_len` tokens).
 
     Args:
         states: (B, T, C) encoder states; mask: (B, T) valid steps.
+        max_len: the longest output, for all items or (B,) one per item (so an item's output
+            never depends on what it is batched with).
         concepts: (B, concept_size) concept logits, for a decoder that starts from them.
     """
     b, device = states.size(0), states.device
+    limit = torch.as_tensor(max_len, device=device).expand(b)
     scorer = DecoderScorer(decoder, states, mask, concepts)
     pad, eos = decoder.pad, decoder.eos
     words = torch.full((b,), decoder.bos, dtype=torch.long, device=device)
     done = torch.zeros(b, dtype=torch.bool, device=device)
     logprob = torch.zeros(b, device=device)
     out, attention = [], []
-    for i in range(max_len + 1):
-        logp = _restrict(
-            scorer(words, None), pad, decoder.bos, eos, done.new_full((b,), i == max_len)
-        )
+    for i in range(int(limit.max()) + 1):
+        logp = _restrict(scorer(words, None), pad, decoder.bos, eos, limit <= i)
         best, words = logp.max(-1)
         logprob += torch.where(done, torch.zeros_like(best), best)
         words = torch.where(done, torch.full_like(words, pad), words)

@@ -92,6 +92,8 @@ class DecodeOptions:
             parts.append("lexicon")
         if self.lm:
             parts.append(f"LM ({Path(self.lm).name}, weight {self.lm_weight})")
+        if self.word_score:
+            parts.append(f"word_score {self.word_score}")
         return ", ".join(parts)
 
 
@@ -193,7 +195,7 @@ class Transcriber:
             if self.ctc_trained:
                 return [(t, None) for t in ctc_greedy_texts(logits, frames, tok)]
             mask = frame_mask(frames, states.size(1))
-            hyps = greedy_search(self.model.decoder, states, mask, max_len=int(frames.max()))
+            hyps = greedy_search(self.model.decoder, states, mask, max_len=frames)
             return [(tok.decode(h.tokens), h.attention) for h in hyps]
         if opts.decoder == "ctc-beam":
             return [(t, None) for t in self._ctc_beam(logits, frames)]

@@ -107,7 +107,7 @@ def _to_rgb(frame: av.VideoFrame, size: int, scaler: VideoReformatter) -> np.nda
     """Short side to `size` (FFmpeg's area scaler), then a centre crop: (size, size, 3) uint8.
 
     One `scaler` serves a whole file: it keeps FFmpeg's scaling context between frames, which
-    is ~3x faster than `frame.to_ndarray(width=..., height=...)` building one per frame.
+    is faster than `frame.to_ndarray(width=..., height=...)` building one per frame.
     """
     w, h = frame.width, frame.height
     scale = size / min(w, h)

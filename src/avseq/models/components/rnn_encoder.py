@@ -27,7 +27,7 @@ class RNNEncoder(nn.Module):
 
     - packed (`pack_padded_sequence`): padding costs no compute; the fast path for cuDNN.
     - per-direction on the padded batch, each sequence reversed within its length for the
-      backward direction. On CPU this is ~2.4x faster than packed sequences (PyTorch's packed
+      backward direction. On CPU this is faster than packed sequences (PyTorch's packed
       CPU kernels slice every step), and bucketed batches keep padding to a few percent.
 
     Args:

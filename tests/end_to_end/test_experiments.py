@@ -23,11 +23,11 @@ from avseq.models.checkpoint import (
 from avseq.text.tokenizer import tokenizer_from_dict
 from avseq.train import train
 
-from .conftest import REPO
-from .test_end_to_end import TINY_LM, TINY_MODEL, corpus_overrides
-from .test_speech_decoding_end_to_end import TINY_DECODER
-from .test_video_end_to_end import overrides as video_overrides
-from .test_video_end_to_end import video_corpus  # noqa: F401 (the tiny clips fixture)
+from ..conftest import REPO
+from .test_speech import TINY_LM, TINY_MODEL, corpus_overrides
+from .test_speech_decoding import TINY_DECODER
+from .test_video import overrides as video_overrides
+from .test_video import video_corpus  # noqa: F401 (the tiny clips fixture)
 
 EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
 # the kind of checkpoint each data module's models write

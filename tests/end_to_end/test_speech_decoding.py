@@ -27,7 +27,7 @@ from avseq.models.components.lm import RNNLanguageModel
 from avseq.text.tokenizer import CharTokenizer
 from avseq.train import train
 
-from .test_end_to_end import check_report, tiny_lm_overrides, tiny_overrides
+from .test_speech import check_report, tiny_lm_overrides, tiny_overrides
 
 TINY_DECODER = (
     "model.net.decoder.hidden_size=32",
@@ -108,6 +108,8 @@ def describe(decoding: list[str]) -> str:
     if "--lm" in given:  # the default weights: 1 for a word n-gram LM, 0.5 for a recurrent one
         weight = 1.0 if given["--lm"].endswith(".arpa") else 0.5
         parts.append(f"LM ({Path(given['--lm']).name}, weight {weight})")
+    if float(given.get("--word-score", 0)):
+        parts.append(f"word_score {float(given['--word-score'])}")
     return ", ".join(parts)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .test_end_to_end import tiny_overrides
+from .test_speech import tiny_overrides
 
 
 def train_in_subprocess(overrides: list[str]) -> dict:
@@ -52,7 +52,7 @@ def test_ddp_video_two_processes_on_cpu(tmp_path: Path) -> None:
     """The video task on the same trainer configs: Lightning's sampler shards the clips."""
     from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
 
-    from .test_video_end_to_end import overrides as video_overrides
+    from .test_video import overrides as video_overrides
 
     spec = VideoCorpusSpec(
         root=str(tmp_path / "clips"), n_train=24, n_val=12, n_test=12, n_comp=12, size=64

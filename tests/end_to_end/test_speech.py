@@ -21,7 +21,7 @@ from avseq.text.normalize import normalize_text
 from avseq.text.tokenizer import CharTokenizer
 from avseq.train import train
 
-from .conftest import write_manifest, write_tone
+from ..conftest import write_manifest, write_tone
 
 TINY_MODEL = [
     "model.net.encoder.hidden_size=32",
@@ -289,6 +289,6 @@ def test_bad_override_is_one_line(capsys) -> None:
 
 
 def test_trainer_configs_compose() -> None:
-    """The multi-device trainers (every experiment is trained in tests/test_experiments.py)."""
+    """The multi-device trainers (test_experiments.py trains every experiment)."""
     assert load_config(["trainer=ddp"]).trainer.strategy == "ddp"
     assert load_config(["trainer=gpu"]).trainer.precision == "16-mixed"

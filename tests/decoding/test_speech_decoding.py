@@ -163,6 +163,20 @@ def test_beam_width_one_equals_greedy_attention_decoding() -> None:
         assert r[0].score == pytest.approx(h.logprob, abs=1e-4)
 
 
+def test_greedy_attention_output_does_not_depend_on_the_batch() -> None:
+    model = tiny_joint(seed=4)
+    torch.manual_seed(4)
+    states = torch.randn(3, 12, model.encoder.output_size)
+    frames = torch.tensor([12, 5, 2])
+    batched = greedy_search(model.decoder, states, frame_mask(frames, 12), max_len=frames)
+    for u, n in enumerate(frames.tolist()):
+        alone = greedy_search(
+            model.decoder, states[u : u + 1, :n], frame_mask(frames[u : u + 1], n), n
+        )
+        assert batched[u].tokens == alone[0].tokens
+        assert len(batched[u].tokens) <= n
+
+
 def test_lexicon_restricts_ctc_beam_output_to_known_words() -> None:
     logits = peaky_emissions(["opan the door"], seed=4)  # a misspelt word
     frames = torch.tensor([logits.size(1)])

@@ -18,7 +18,7 @@ from avseq.models.components.rnn_encoder import RNNEncoder
 from avseq.models.components.subsampling import Conv2dSubsampler
 from avseq.text.tokenizer import CharTokenizer, SentencePieceTokenizer
 
-from .conftest import needs_espeak
+from ..conftest import needs_espeak
 
 PHRASES = [
     "turn on the lights",

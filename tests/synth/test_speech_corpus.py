@@ -9,7 +9,7 @@ import numpy as np
 from avseq.data.synth import espeak
 from avseq.data.synth.speech import CorpusSpec, plan_jobs, split_voices
 
-from .conftest import needs_espeak
+from ..conftest import needs_espeak
 
 
 def test_test_and_val_voices_and_sentences_never_occur_in_training() -> None:

@@ -17,7 +17,7 @@ from avseq.errors import BadAudioError, ManifestError
 from avseq.media.audio import iter_chunks, load_audio
 from avseq.text.tokenizer import CharTokenizer
 
-from .conftest import write_manifest, write_tone
+from ..conftest import write_manifest, write_tone
 
 
 def test_load_audio_downmixes_and_resamples(tmp_path: Path) -> None:

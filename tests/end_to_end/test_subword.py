@@ -20,8 +20,8 @@ from avseq.models.checkpoint import load_checkpoint, load_speech_model
 from avseq.text.tokenizer import SentencePieceTokenizer
 from avseq.train import train
 
-from .test_end_to_end import check_report, tiny_lm_overrides, tiny_overrides
-from .test_speech_decoding_end_to_end import TINY_JOINT, describe
+from .test_speech import check_report, tiny_lm_overrides, tiny_overrides
+from .test_speech_decoding import TINY_JOINT, describe
 
 pytestmark = pytest.mark.slow  # every test here trains models (module fixtures)
 

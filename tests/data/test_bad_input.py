@@ -12,7 +12,7 @@ from avseq.config import load_config
 from avseq.data.synth.speech import CorpusSpec
 from avseq.train import train
 
-from .test_end_to_end import tiny_overrides
+from ..end_to_end.test_speech import tiny_overrides
 
 
 @pytest.fixture
