@@ -21,7 +21,7 @@ from avseq.data.speech.manifest import read_manifest
 from avseq.data.synth.speech import CorpusSpec, synthesize
 from avseq.decoding.attention import attention_greedy_texts
 from avseq.inference.speech import DecodeOptions, Transcriber
-from avseq.media.audio import load_audio
+from avseq.media.audio import iter_chunks, load_audio
 from avseq.models.checkpoint import load_language_model
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.text.tokenizer import CharTokenizer
@@ -223,3 +223,35 @@ def test_decoder_choices_are_checked(models: dict, tmp_path: Path, capsys) -> No
         assert main(["transcribe", "--checkpoint", ckpt, str(audio), *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and words in err and "\n" not in err
+
+
+def test_a_long_file_decodes_as_its_pieces_with_file_times(models: dict, tmp_path: Path) -> None:
+    """Chunks are cut in the pauses between sentences, one sentence each, and the long file's
+    transcript and word times are those of its pieces decoded one at a time, shifted to where
+    each starts in the file."""
+    phrases = ["open the door", "call my sister now", "seven thirty", "play some jazz"]
+    parts, speech = [], []  # speech: (start, end) seconds of each phrase in the file
+    t = 0.0
+    for i, text in enumerate(phrases * 3):
+        wave = synthesize(text, ("en-us", "en")[i % 2], 150 + 10 * (i % 3), 50, 16000).numpy()
+        parts += [wave, np.zeros(int(0.7 * 16000), np.float32)]
+        loud = np.flatnonzero(np.abs(wave) > 0.01)
+        speech.append((t + loud[0] / 16000, t + loud[-1] / 16000))
+        t += len(wave) / 16000 + 0.7
+    long = tmp_path / "long.wav"
+    sf.write(str(long), np.concatenate(parts), 16000, subtype="FLOAT")
+    transcriber = Transcriber(models["joint"], chunk_seconds=6.0, timestamps=True)
+    whole = transcriber.transcribe_long(long)
+    chunks = list(iter_chunks(long, 16000, 6.0))
+    bounds = [start for start, _ in chunks] + [t]
+    assert len(chunks) == len(speech)
+    for (a, b), lo, hi in zip(speech, bounds, bounds[1:], strict=False):
+        assert lo < a < b < hi  # each phrase whole, in a chunk of its own
+    pieces = [transcriber.decode_waves([w], [start])[0] for start, w in chunks]
+    assert whole.text == " ".join(p.text for p in pieces if p.text)
+    separate = [w for p in pieces for w in p.words or []]
+    assert [(w.word, w.start, w.end) for w in whole.words] == [
+        (w.word, w.start, w.end) for w in separate
+    ]
+    assert [w.confidence for w in whole.words] == pytest.approx([w.confidence for w in separate])
+    assert whole.words and all(0 <= w.start <= w.end <= t for w in whole.words)

@@ -16,6 +16,7 @@ from avseq.errors import BadAudioError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif")
 SILENCE_PEAK = 1e-4  # peak amplitude under which a waveform counts as silent
+MIN_CONTRAST_DB = 12.0  # speech over the noise floor under which a stretch shows no pauses
 # libsndfile's header log for a WAV whose data chunk is shorter than announced
 _TRUNCATED = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
 _UNKNOWN_SIZE = 0x7FFF0000  # streamed WAVs announce a placeholder size near 2**31 or 2**32
@@ -24,6 +25,8 @@ _UNKNOWN_SIZE = 0x7FFF0000  # streamed WAVs announce a placeholder size near 2**
 def audio_info(path: str | Path) -> sf._SoundFileInfo:
     """Reads an audio file's header, raising `BadAudioError` with the path when it is unusable."""
     path = Path(path)
+    if path.is_dir():
+        raise BadAudioError(f"{path}: is a folder, not an audio file; give the files inside it")
     if not path.is_file():
         raise BadAudioError(
             f"{path}: no such audio file; check the path (manifest paths are "
@@ -111,22 +114,26 @@ def load_audio(path: str | Path, sample_rate: int, check: bool = True) -> torch.
 
 
 def iter_chunks(
-    path: str | Path, sample_rate: int, chunk_seconds: float, search_seconds: float = 2.0
+    path: str | Path,
+    sample_rate: int,
+    chunk_seconds: float,
+    pause_seconds: float | None = 0.15,
 ) -> Iterator[tuple[float, torch.Tensor]]:
-    """Streams a long file as mono chunks of about `chunk_seconds`, cut at quiet points.
+    """Streams a long file as mono chunks of at most `chunk_seconds`, cut in its pauses.
 
-    Memory stays bounded by one chunk whatever the file's length. Each chunk is cut at the
-    quietest 20 ms frame within the last `search_seconds` of its window, so words are rarely
-    split in two.
+    Memory stays bounded by one chunk whatever the file's length. A chunk ends in the middle of
+    the first pause of at least `pause_seconds` after some sound, so chunks are stretches of
+    speech between pauses, like the utterances a recognizer is trained on; where the audio
+    pauses less often, in the longest pause of the window's second half (`pause_cut`).
+    Chunks put together give back the whole file.
 
     Yields:
         (start time in seconds, (T,) float32 waveform at `sample_rate`).
     """
     info = audio_info(path)
     rate = info.samplerate
-    window = int(chunk_seconds * rate)
-    search = min(int(search_seconds * rate), window // 2)
-    frame = max(1, rate // 50)
+    window = max(1, int(chunk_seconds * rate))
+    pause = None if pause_seconds is None else int(pause_seconds * rate)
     start = 0
     with sf.SoundFile(str(path)) as f:
         carry = np.zeros((0, info.channels), dtype=np.float32)
@@ -135,13 +142,10 @@ def iter_chunks(
             data = np.concatenate([carry, block]) if carry.shape[0] else block
             if data.shape[0] == 0:
                 break
-            if data.shape[0] < window:  # last chunk
-                cut = data.shape[0]
-            else:
-                tail = data[-search:].mean(axis=1)
-                n = tail.shape[0] // frame
-                energy = (tail[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
-                cut = data.shape[0] - search + int(np.argmin(energy)) * frame + frame // 2
+            last = data.shape[0] < window
+            cut = data.shape[0]
+            if not last or pause is not None:
+                cut = pause_cut(data.mean(axis=1), rate, window // 2, pause, last)
             wave = to_mono_resampled(data[:cut], rate, sample_rate)
             if not torch.isfinite(wave).all():
                 raise BadAudioError(
@@ -150,8 +154,51 @@ def iter_chunks(
             yield start / rate, wave
             start += cut
             carry = data[cut:]
-            if data.shape[0] < window:
+            if last and cut == data.shape[0]:
                 break
+
+
+def pause_cut(
+    mono: np.ndarray, rate: int, lo: int, pause: int | None = None, whole: bool = False
+) -> int:
+    """Where to end a chunk of the (T,) waveform `mono`: the middle of the first pause of at
+    least `pause` samples after some sound; else the middle of the longest pause (its part
+    after sample `lo`); else, when the audio shows no pauses (continuous speech, steady noise),
+    the middle of the quietest 20 ms after `lo`. With `whole` (the file's last stretch) the
+    fallbacks give the whole of `mono`.
+
+    Pauses are 10 ms blocks whose energy lies under the threshold `speech_segments` (in
+    avseq.decoding.align) uses: 30% of the way from the noise floor (10th percentile, dB) to the
+    speech level (95th), with at least `MIN_CONTRAST_DB` between the two.
+    """
+    hop = max(1, rate // 100)
+    n = mono.shape[0] // hop
+    if n < 2:
+        return mono.shape[0]
+    energy = (mono[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(1)
+    db = 10 * np.log10(energy + 1e-10)
+    first = min(lo // hop, n - 2)
+    floor, peak = np.percentile(db, 10), np.percentile(db, 95)
+    if peak - floor >= MIN_CONTRAST_DB:
+        quiet = np.flatnonzero(np.diff(np.r_[0, db < floor + 0.3 * (peak - floor), 0]))
+        runs = [
+            (a, b)
+            for a, b in zip(quiet[::2], quiet[1::2], strict=True)
+            if a > 0 and (b < n or not whole)
+        ]
+        for a, b in runs:  # (first, end) blocks of each pause between sounds
+            if pause is not None and (b - a) * hop >= pause:
+                return (a + b) * hop // 2
+        if whole:
+            return mono.shape[0]
+        runs = [(max(a, first), b) for a, b in runs if b > first]
+        if runs:
+            a, b = max(reversed(runs), key=lambda r: r[1] - r[0])
+            return (a + b) * hop // 2
+    if whole:
+        return mono.shape[0]
+    pairs = energy[first:-1] + energy[first + 1 :]  # 20 ms windows on the 10 ms grid
+    return (first + int(np.argmin(pairs)) + 1) * hop
 
 
 def duration_seconds(path: str | Path) -> float:
@@ -172,4 +219,5 @@ __all__ = [
     "duration_seconds",
     "iter_chunks",
     "load_audio",
+    "pause_cut",
 ]

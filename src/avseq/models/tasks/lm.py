@@ -58,6 +58,8 @@ class LanguageModelTask(AvseqTask):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         nll, n = self._nll(batch)
         loss = nll / n.clamp_min(1)
+        if int(n) == 0 or not self.finite_loss(loss, int(n)):
+            return self.skip_batch()
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["inputs"].size(0))
         return loss
 

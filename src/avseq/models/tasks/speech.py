@@ -107,13 +107,15 @@ class SpeechTask(AvseqTask):
             return ctc_greedy_texts(logits, frames, self.tokenizer)
         return attention_greedy_texts(self.net, states, frames, self.tokenizer)
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self.log_skipped(batch)
         if "waves" not in batch:
-            return None
+            return self.skip_batch()
         loss = self._loss(batch)[0]
         waves, lengths = batch["waves"], batch["wave_lengths"]
         n = waves.size(0)
+        if not self.finite_loss(loss, n):
+            return self.skip_batch()
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         self.log("train/pad_frac", 1 - lengths.sum() / waves.numel(), batch_size=n)
         return loss

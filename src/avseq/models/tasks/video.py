@@ -167,14 +167,15 @@ class VideoTask(AvseqTask):
             ) / max(1, target.size(0))
         return caption, concept
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self.log_skipped(batch)
         if "lengths" not in batch:
-            return None
+            return self.skip_batch()
         states = self.net.encoder(batch.get("frames"), batch["lengths"], batch.get("features"))
         n = batch["lengths"].numel()
         loss = states.new_zeros((), dtype=torch.float)
         labels = batch["labels"]
+        logs: dict[str, torch.Tensor] = {}
         if self.classes and bool((labels >= 0).any()):
             logits, _ = self.net.classify(states, batch["lengths"])
             action = F.cross_entropy(
@@ -182,18 +183,21 @@ class VideoTask(AvseqTask):
             )
             loss = loss + self.action_weight * action
             valid = labels >= 0
-            self.log("train/action_loss", action, batch_size=n)
-            acc = (logits.argmax(-1)[valid] == labels[valid]).float().mean()
-            self.log("train/acc", acc, batch_size=n)
+            logs["train/action_loss"] = action
+            logs["train/acc"] = (logits.argmax(-1)[valid] == labels[valid]).float().mean()
         if self.vocab is not None and "tokens" in batch:
             caption, concept = self._caption_losses(
                 states, batch["lengths"], batch["tokens"], batch["references"], self._sample_prob()
             )
             loss = loss + self.caption_weight * caption
-            self.log("train/caption_loss", caption, batch_size=n)
+            logs["train/caption_loss"] = caption
             if concept is not None:
                 loss = loss + self.concept_weight * concept
-                self.log("train/concept_loss", concept, batch_size=n)
+                logs["train/concept_loss"] = concept
+        if not self.finite_loss(loss, n):
+            return self.skip_batch()
+        for name, value in logs.items():
+            self.log(name, value, batch_size=n)
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
         return loss
 
