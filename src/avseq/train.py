@@ -3,62 +3,19 @@
 from __future__ import annotations
 
 import logging
-import os
-import time
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.trainer.states import TrainerStatus
 from omegaconf import DictConfig, OmegaConf
 
-from avseq.errors import AvseqError
+from avseq.callbacks import AppendingCSVLogger
+from avseq.runs import checkpoint_step, link_latest, mark_finished, plan_run
 
 log = logging.getLogger(__name__)
-RUN_DIR_ENV = "AVSEQ_RUN_DIR"  # shared with DDP child processes, which re-run the command
-
-
-def resolve_run_dir(cfg: DictConfig) -> Path:
-    """The run folder: paths.output_dir, else the DDP parent's, else a new timestamped one."""
-    ddp_child = int(os.environ.get("LOCAL_RANK", 0)) > 0
-    if cfg.paths.get("output_dir"):
-        run_dir = Path(cfg.paths.output_dir)
-    elif ddp_child and os.environ.get(RUN_DIR_ENV):
-        run_dir = Path(os.environ[RUN_DIR_ENV])
-    else:
-        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        run_dir = Path(cfg.paths.runs_dir) / cfg.task_name / stamp
-        for n in range(1, 100):  # two runs started in the same second
-            if not run_dir.exists():
-                break
-            run_dir = run_dir.with_name(f"{stamp}-{n}")
-    os.environ[RUN_DIR_ENV] = str(run_dir)
-    return run_dir
-
-
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path=last` means the newest run's last.ckpt of this task."""
-    ckpt = cfg.get("ckpt_path")
-    if ckpt == "last":
-        ckpt = str(
-            Path(cfg.paths.runs_dir) / cfg.task_name / "latest" / "checkpoints" / "last.ckpt"
-        )
-    if ckpt and not Path(ckpt).is_file():
-        raise AvseqError(
-            f"{ckpt}: no checkpoint to resume from; train once without ckpt_path "
-            "or give an existing .ckpt file"
-        )
-    return ckpt
-
-
-def link_latest(run_dir: Path) -> None:
-    """Points runs/<task>/latest at `run_dir` (atomically replaced)."""
-    latest = run_dir.parent / "latest"
-    tmp = run_dir.parent / f".latest-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_dir.name)
-    tmp.replace(latest)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -71,9 +28,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     # denormal floats make CPU recurrences several times slower as weights settle; flushing
     # them to zero changes nothing measurable in the results
     torch.set_flush_denormal(True)
-    run_dir = resolve_run_dir(cfg)
+    plan = plan_run(cfg)
+    run_dir, ckpt_path = plan.run_dir, plan.ckpt_path
     cfg.paths.output_dir = str(run_dir)
-    ckpt_path = resolve_ckpt_path(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
@@ -83,12 +40,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [instantiate(lg) for lg in cfg.get("logger", {}).values() if lg]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if trainer.is_global_zero:
+        link_latest(run_dir)  # at the start, so a crashed run is the latest one
+        if plan.continues:
+            step = checkpoint_step(ckpt_path)
+            log.info("continuing the unfinished run %s from step %d", run_dir, step)
+            for lg in loggers:
+                if isinstance(lg, AppendingCSVLogger):
+                    lg.drop_rows_from(step)
+        elif ckpt_path:
+            log.info("resuming from %s in a new run folder", ckpt_path)
         log.info("run folder: %s", run_dir)
     trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    if trainer.is_global_zero:
-        link_latest(run_dir)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if trainer.is_global_zero and trainer.state.status == TrainerStatus.FINISHED:
+        mark_finished(run_dir, trainer.current_epoch, trainer.global_step)
+    best = best_checkpoint(trainer)
     if cfg.get("test") and datamodule.has_split("test"):
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return {**metrics, "run_dir": str(run_dir), "best_checkpoint": best}
+
+
+def best_checkpoint(trainer: L.Trainer) -> str:
+    """The best-by-metric checkpoint's path ("" when none was written or none is monitored)."""
+    monitored = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    monitored = [c for c in monitored if c.monitor] or monitored
+    return monitored[0].best_model_path if monitored else ""

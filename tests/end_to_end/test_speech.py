@@ -96,12 +96,15 @@ def test_train_writes_checkpoints_logs_and_latest_link(trained: dict) -> None:
 
 @pytest.mark.slow
 def test_resume_continues_from_last(trained: dict) -> None:
+    """A finished run is passed by `ckpt_path=last` (it names the way to continue it), and
+    continued explicitly from its last.ckpt in a new run folder."""
     spec, runs = trained["spec"], trained["runs"]
     last = runs / "speech" / "latest" / "checkpoints" / "last.ckpt"
     before = torch.load(last, weights_only=True)
+    assert main(["train", *tiny_overrides(spec, runs, "ckpt_path=last")]) == 2
     result = train(
         load_config(
-            tiny_overrides(spec, runs, "ckpt_path=last", "trainer.max_epochs=2", "test=false")
+            tiny_overrides(spec, runs, f"ckpt_path={last}", "trainer.max_epochs=2", "test=false")
         )
     )
     after = torch.load(Path(result["run_dir"]) / "checkpoints" / "last.ckpt", weights_only=True)

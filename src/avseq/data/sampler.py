@@ -1,12 +1,22 @@
-"""Duration-bucketed batching: batches of similar length, reshuffled every epoch, DDP-aware."""
+"""Duration-bucketed batching: batches of similar length, reshuffled every epoch, DDP-aware;
+and a DataLoader over it that Lightning resumes mid-epoch where it stopped."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
+
+
+def item_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for item `index`'s random draws in `epoch`: the same in every process and
+    in a resumed run, whatever worker loads the item."""
+    digest = hashlib.blake2b(f"{seed}:{epoch}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 class BucketBatchSampler(Sampler[list[int]]):
@@ -31,6 +41,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: this process's DDP rank.
         pool_batches: batches per sorting pool.
         sortagrad: order the first epoch's batches by duration.
+        seeded: yield `(index, item_seed(seed, epoch, index))` pairs instead of indices, so
+            each item's augmentation draws from its own generator (exact on resume).
     """
 
     def __init__(
@@ -43,6 +55,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         rank: int = 0,
         pool_batches: int = 64,
         sortagrad: bool = False,
+        seeded: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -56,13 +69,19 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.rank = rank
         self.pool_batches = pool_batches
         self.sortagrad = sortagrad
+        self.seeded = seeded
         self.epoch = 0
+        self._start = 0
         # Lightning calls `set_epoch` on `dataloader.sampler` and `batch_sampler.sampler`, not
         # on the batch sampler itself: expose ourselves there so every epoch is reshuffled
         self.sampler = self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def start_at(self, batches: int) -> None:
+        """The next pass over this epoch leaves out its first `batches` batches (a resume)."""
+        self._start = batches
 
     def _all_batches(self) -> list[list[int]]:
         order = list(range(len(self.durations)))
@@ -84,11 +103,47 @@ class BucketBatchSampler(Sampler[list[int]]):
             rng.shuffle(batches)
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[Any]]:
+        start, self._start = self._start, 0
         batches = self._all_batches()
         if self.num_replicas > 1:  # pad cyclically so every rank gets the same count (no hang)
             batches += batches[: len(self) * self.num_replicas - len(batches)]
-        yield from batches[self.rank :: self.num_replicas]
+        for batch in batches[self.rank :: self.num_replicas][start:]:
+            yield (
+                [(i, item_seed(self.seed, self.epoch, i)) for i in batch] if self.seeded else batch
+            )
 
     def __len__(self) -> int:
         return math.ceil(math.ceil(len(self.durations) / self.batch_size) / self.num_replicas)
+
+
+class ResumableLoader(DataLoader):
+    """A DataLoader over a `BucketBatchSampler` that Lightning resumes mid-epoch.
+
+    Its `state_dict` (the sampler's epoch and the batches handed out in it) is what Lightning's
+    fit loop stores in every checkpoint for a loader that has one; after `load_state_dict`,
+    the pass over that epoch starts after those batches, without loading them. Counting here,
+    not in the sampler, keeps batches that workers prefetched but training never saw out of
+    the count. The pass starts on the first batch asked for, after Lightning set the epoch.
+    """
+
+    _position: tuple[int, int] = (0, 0)  # (epoch, batches handed out in it)
+    _resume: tuple[int, int] | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        sampler = self.batch_sampler
+        assert isinstance(sampler, BucketBatchSampler), "ResumableLoader needs a BucketBatchSampler"
+        start = self._resume[1] if self._resume and self._resume[0] == sampler.epoch else 0
+        self._resume = None
+        sampler.start_at(start)
+        self._position = (sampler.epoch, start)
+        for batch in super().__iter__():
+            self._position = (self._position[0], self._position[1] + 1)
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        epoch, batches = self._position
+        return {"epoch": epoch, "batches": batches}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._resume = (int(state_dict["epoch"]), int(state_dict["batches"]))

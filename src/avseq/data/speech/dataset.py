@@ -52,7 +52,11 @@ class SpeechDataset(Dataset):
     def durations(self) -> list[float]:
         return [u.duration for u in self.utterances]
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
+        """An item by index, or by `(index, seed)` (`BucketBatchSampler(seeded=True)`): then
+        its augmentation draws from a generator of that seed, so it is the same in a resumed
+        run and in any worker, instead of from the worker's global generator."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
         utt = self.utterances[index]
         try:
             wave = load_audio(utt.audio_filepath, self.sample_rate)
@@ -62,7 +66,8 @@ class SpeechDataset(Dataset):
             log.warning("skipping %s: %s", utt.where, err)
             return None
         if self.augment is not None:
-            wave = self.augment(wave)
+            generator = torch.Generator().manual_seed(seed) if seed is not None else None
+            wave = self.augment(wave, generator)
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
         return {
             "wave": wave,

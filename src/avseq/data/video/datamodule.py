@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
@@ -258,4 +259,7 @@ class VideoDataModule(SplitDataModule):
             collate_fn=collate_video,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0 and shuffle,
+            # its own generator (shuffling, worker seeds): making a loader never draws from
+            # the global one, whose state a checkpoint saves for the model's random draws
+            generator=torch.Generator().manual_seed(torch.initial_seed()),
         )
