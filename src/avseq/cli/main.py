@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import pickle
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from hydra.errors import InstantiationException
 
+from avseq.cli.checks import check_outputs, first_line, instantiation_message, skipped_status
 from avseq.cli.parser import build_parser
 from avseq.errors import AvseqError
 
@@ -21,10 +23,23 @@ log = logging.getLogger("avseq")
 def cmd_train(overrides: list[str]) -> int:
     from lightning.pytorch.utilities import rank_zero_only
 
-    from avseq.config import load_config
+    from avseq.config import check_config, load_config
+    from avseq.models.checkpoint import load_checkpoint
     from avseq.train import train
 
-    result = train(load_config(overrides))
+    cfg = load_config(overrides)
+    for warning in check_config(cfg, overrides):
+        log.warning(warning)
+    ckpt = cfg.get("ckpt_path")
+    if ckpt and ckpt != "last":  # weights only, one line naming the file if unusable
+        load_checkpoint(ckpt, None)
+    try:
+        result = train(cfg)
+    except pickle.UnpicklingError as err:  # ckpt_path=last found a file torch refuses
+        raise AvseqError(
+            f"ckpt_path={ckpt}: the checkpoint holds more than weights ({first_line(err)}); "
+            "resume from a .ckpt written by 'avseq train'"
+        ) from None
     if rank_zero_only.rank == 0:  # one summary, not one per DDP process
         print(json.dumps(result, indent=2))
     return 0
@@ -93,9 +108,9 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 def cmd_word_lm(args: argparse.Namespace) -> int:
     from avseq.decoding.ngram import build_word_lm
     from avseq.text.tokenizer import CharTokenizer
+    from avseq.utils.io import check_writable_file
 
-    if args.order < 1:
-        raise AvseqError(f"--order {args.order}: the n-gram order must be at least 1")
+    check_writable_file(Path(args.output), "--output")
     model, sentences = build_word_lm(args.sources, args.output, args.order, CharTokenizer())
     sizes = ", ".join(f"{len(m)} {n}-grams" for n, m in enumerate(model, 1))
     print(f"{args.output}: {sentences} sentences, {sizes}")
@@ -104,7 +119,10 @@ def cmd_word_lm(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from avseq.models.checkpoint import checkpoint_task
+    from avseq.utils.io import check_writable_dir
 
+    if args.output_dir:  # before the checkpoint is even read
+        check_writable_dir(Path(args.output_dir), "--output-dir")
     task = checkpoint_task(args.checkpoint)
     if task == "video":
         return cmd_evaluate_video(args)
@@ -131,13 +149,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if args.output_dir
         else default_eval_dir(Path(args.checkpoint), Path(manifest))
     )
+    check_writable_dir(out_dir, "--output-dir")
     summary = evaluate_speech(transcriber, manifest, out_dir)
     print((out_dir / "summary.md").read_text())
     print(
         f"WER {100 * summary['wer']:.2f}%  CER {100 * summary['cer']:.2f}%  "
         f"(per-utterance results: {out_dir / 'predictions.jsonl'})"
     )
-    return 0
+    return skipped_status(summary, "utterance")
 
 
 def cmd_evaluate_video(args: argparse.Namespace) -> int:
@@ -156,8 +175,10 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
         beam=args.beam or 5,
         workers=args.workers,
     )
+    status = 0
     for result in evaluate_video(request):
         summary, folder = result.summary, result.folder
+        status = max(status, skipped_status(summary, "video"))
         if result.kind == "action":
             print((folder / "summary.md").read_text())
             print(
@@ -173,7 +194,7 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
             + (f"  slot accuracy {100 * slots:.2f}%" if slots is not None else "")
             + f"  (per-video captions: {folder / 'caption_predictions.jsonl'})"
         )
-    return 0
+    return status
 
 
 def emit_jsonl(results: Iterable[tuple[dict | None, str | None]], output: str | None) -> int:
@@ -201,8 +222,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from avseq.cli.inputs import expand_videos
     from avseq.inference.video import ActionClassifier
 
+    check_outputs(args)
+    paths = expand_videos(args.inputs)
     classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
-    results = classifier.classify_files(expand_videos(args.inputs), args.top_k)
+    results = classifier.classify_files(paths, args.top_k)
     return emit_jsonl(((result, error) for _, result, error in results), args.output)
 
 
@@ -210,6 +233,8 @@ def cmd_caption(args: argparse.Namespace) -> int:
     from avseq.cli.inputs import expand_videos
     from avseq.inference.video import VideoCaptioner
 
+    check_outputs(args)
+    paths = expand_videos(args.inputs)
     captioner = VideoCaptioner(
         args.checkpoint,
         args.device,
@@ -219,7 +244,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
         length_alpha=args.length_penalty,
     )
     plots = Path(args.attention_plot) if args.attention_plot else None
-    results = captioner.caption_files(expand_videos(args.inputs), plots)
+    results = captioner.caption_files(paths, plots)
     return emit_jsonl(((result, error) for _, result, error in results), args.output)
 
 
@@ -239,12 +264,15 @@ def decode_options(args: argparse.Namespace):
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from avseq.cli.inputs import expand_inputs
+    from avseq.cli.inputs import expand_inputs, unique_names
     from avseq.inference.speech import Transcriber
     from avseq.metrics.plotting import plot_speech_attention
     from avseq.utils.io import write_text_atomic
 
     srt = args.format == "srt"
+    check_outputs(args)
+    paths = expand_inputs(args.inputs)
+    srt_names, plot_names = unique_names(paths, ".srt"), unique_names(paths, ".png")
     transcriber = Transcriber(
         args.checkpoint,
         args.device,
@@ -254,10 +282,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         timestamps=args.timestamps or srt,
         attention=bool(args.attention_plot),
     )
-    results = transcriber.transcribe_files(expand_inputs(args.inputs))
+    results = transcriber.transcribe_files(paths)
 
     def rows():
-        for path, decoded, error in results:
+        for i, (path, decoded, error) in enumerate(results):
             if decoded is None:
                 yield {"audio_filepath": path}, error
                 continue
@@ -268,11 +296,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             if srt:
                 from avseq.decoding.align import to_srt
 
-                out = Path(args.output or ".") / (Path(path).stem + ".srt")
+                out = Path(args.output or ".") / srt_names[i]
                 write_text_atomic(out, to_srt(decoded.words or []))
                 row["srt"] = str(out)
             if args.attention_plot and decoded.attention is not None:
-                out = Path(args.attention_plot) / (Path(path).stem + ".png")
+                out = Path(args.attention_plot) / plot_names[i]
                 plot_speech_attention(path, transcriber, decoded, out)
                 row["attention_plot"] = str(out)
             yield row, None
@@ -315,8 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except InstantiationException as err:  # a config value a constructor rejected
-        cause = err.__cause__ if isinstance(err.__cause__, AvseqError | ValueError) else err
-        print(f"error: {str(cause).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"error: {instantiation_message(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
+
+from avseq.errors import AvseqError
 
 DESCRIPTION = (
     "The `avseq` command: train, data-speech, data-video, check-data, word-lm, evaluate, "
@@ -10,8 +14,43 @@ DESCRIPTION = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one `error: ...` line (no usage block), like every
+    other avseq error; subcommand parsers inherit it."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise AvseqError(f"{message} (see: {self.prog} --help)")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="avseq", description=DESCRIPTION)
+    parser = OneLineParser(prog="avseq", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "train", help="train a model: avseq train experiment=speech key=value ...", add_help=False
@@ -33,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="speech manifests (.jsonl), video annotations ('path label' files, UCF101 "
         "split files, class folders) or MSR-VTT-style captions JSON",
     )
-    check.add_argument("--sample-rate", type=int, default=16000)
+    check.add_argument("--sample-rate", type=at_least(1), default=16000)
     check.add_argument("--classes", help="video class list file (default: beside the file)")
     check.add_argument("--video-root", help="folder relative video paths point into")
 
@@ -63,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. test or test_comp (default test)",
     )
     ev.add_argument("--video-root", help="folder relative video paths point into")
-    ev.add_argument("--workers", type=int, default=2, help="video decoding processes")
+    ev.add_argument("--workers", type=at_least(0), default=2, help="video decoding processes")
     ev.add_argument("--output-dir", help="where predictions.jsonl and summary.{json,md} go")
 
     wl = sub.add_parser(
@@ -71,12 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="build a word n-gram LM (ARPA, Kneser-Ney) from transcripts for CTC beam search",
     )
     wl.add_argument("sources", nargs="+", help="manifests or text files")
-    wl.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    wl.add_argument("--order", type=at_least(1), default=3, help="n-gram order (default 3)")
     wl.add_argument("--output", required=True, help="the .arpa file to write")
 
     tr = sub.add_parser("transcribe", help="transcribe audio files or manifests to JSON lines")
     tr.add_argument(
-        "inputs", nargs="+", help="audio files (wav, flac, ogg, mp3) or .jsonl manifests"
+        "inputs",
+        nargs="+",
+        help="audio files (wav, flac, ogg, mp3), folders of them, or .jsonl manifests",
     )
     tr.add_argument("--checkpoint", required=True)
     tr.add_argument(
@@ -86,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--chunk-seconds",
-        type=float,
+        type=positive_seconds,
         default=30.0,
         help="longer files are transcribed in chunks of about this length",
     )
@@ -140,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     tr.add_argument(
         "--beam",
-        type=int,
+        type=at_least(1),
         default=None,
         help="beam width (default 8; ctc-beam 64, or 16 with an LM checkpoint)",
     )
@@ -148,12 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
     cl.add_argument("--checkpoint", required=True)
     cl.add_argument("--output", help="write JSON lines here instead of stdout")
-    cl.add_argument("--top-k", type=int, default=5, help="labels listed per video")
+    cl.add_argument("--top-k", type=at_least(1), default=5, help="labels listed per video")
     ca = sub.add_parser("caption", help="write a caption per video with a captioning checkpoint")
     ca.add_argument("inputs", nargs="+", help="video files or folders of videos")
     ca.add_argument("--checkpoint", required=True)
     ca.add_argument("--output", help="write JSON lines here instead of stdout")
-    ca.add_argument("--max-words", type=int, default=20, help="longest caption written")
+    ca.add_argument("--max-words", type=at_least(1), default=20, help="longest caption written")
     ca.add_argument(
         "--length-penalty",
         type=float,
@@ -165,18 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="save a PNG per video: attention over the frames for each word",
     )
-    ca.add_argument("--beam", type=int, default=5, help="beam width (1: greedy)")
+    ca.add_argument("--beam", type=at_least(1), default=5, help="beam width (1: greedy)")
     ev.add_argument(
         "--beam",
-        type=int,
+        type=at_least(1),
         default=None,
         help="beam width (default: 5 captions; speech 8, ctc-beam 64 or 16 with an LM checkpoint)",
     )
     for p in (ev, cl):
         p.add_argument(
-            "--views", type=int, default=1, help="temporal views averaged per clip (multi-clip)"
+            "--views",
+            type=at_least(1),
+            default=1,
+            help="temporal views averaged per clip (multi-clip)",
         )
     for p in (ev, tr, cl, ca):
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-        p.add_argument("--batch-size", type=int, default=16)
+        p.add_argument("--batch-size", type=at_least(1), default=16)
     return parser

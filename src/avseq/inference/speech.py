@@ -67,6 +67,12 @@ class DecodeOptions:
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
             raise AvseqError(f"--decoder {self.decoder!r}: choose one of {', '.join(DECODERS)}")
+        for option, given in (("--lm", self.lm), ("--lexicon", self.lexicon)):
+            if given and not Path(given).is_file():
+                kind = "a folder" if Path(given).is_dir() else "no such file"
+                raise AvseqError(f"{option} {given}: {kind}; give the file's path")
+        if not 0.0 <= self.ctc_weight <= 1.0:
+            raise AvseqError(f"--ctc-weight {self.ctc_weight}: must be between 0 and 1")
         word_lm = is_word_lm(self.lm)
         if self.beam is None:
             if self.decoder == "ctc-beam":
@@ -116,8 +122,8 @@ class Transcriber:
         checkpoint: a speech .ckpt written by `avseq train`.
         device: "auto", "cpu", "cuda", "cuda:1", ...
         batch_size: waveforms decoded together.
-        chunk_seconds: files longer than this are streamed in chunks of about this length, so
-            memory stays bounded for hours-long audio.
+        chunk_seconds: files longer than this are streamed in chunks of at most this length,
+            cut in pauses (`iter_chunks`), so memory stays bounded for hours-long audio.
         options: how to decode (greedy by default).
         timestamps: also align each transcript to the audio (word start/end/confidence).
     """
@@ -133,6 +139,12 @@ class Transcriber:
     compute_seconds: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise AvseqError(f"--batch-size {self.batch_size}: must be at least 1")
+        if not self.chunk_seconds > 0:  # also refuses NaN
+            raise AvseqError(
+                f"--chunk-seconds {self.chunk_seconds}: must be a positive number of seconds"
+            )
         self._device = pick_device(self.device)
         self.model, self.tokenizer, self.meta = load_speech_model(self.checkpoint, self._device)
         self.sample_rate = self.model.sample_rate
@@ -255,8 +267,9 @@ class Transcriber:
         return [d.text for d in self.decode_waves(waves)]
 
     def transcribe_long(self, path: str | Path) -> Decoded:
-        """A long file, streamed chunk by chunk; chunk transcripts are joined with spaces and
-        word times are relative to the file's start."""
+        """A long file, streamed in chunks cut in its pauses and decoded `batch_size` chunks at
+        a time; chunk transcripts are joined with spaces and word times are relative to the
+        file's start."""
         parts: list[Decoded] = []
         pending: list[tuple[float, torch.Tensor]] = []
         for item in iter_chunks(path, self.sample_rate, self.chunk_seconds):

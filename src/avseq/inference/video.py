@@ -43,6 +43,8 @@ class VideoPredictor:
     compute_seconds: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise AvseqError(f"--batch-size {self.batch_size}: must be at least 1")
         self._device = pick_device(self.device)
         self.model, self.meta = load_video_model(self.checkpoint, self._device)
         self.classes: list[str] = list(self.meta["classes"])

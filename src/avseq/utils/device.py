@@ -13,4 +13,9 @@ def pick_device(device: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise AvseqError(f"--device {device}: no CUDA GPU is visible; use --device cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise AvseqError(
+            f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N"
+        ) from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from avseq.errors import AvseqError, ManifestError
 from avseq.media.audio import duration_seconds
 from avseq.text.tokenizer import Tokenizer
+from avseq.utils.io import not_utf8
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ def read_manifest(
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     path = Path(path)
+    if path.is_dir():
+        raise ManifestError(f"{path}: is a folder, not a manifest; give the .jsonl file inside it")
     if not path.is_file():
         raise ManifestError(
             f"{path}: no such manifest; generate it (make data-speech) or fix the path"
@@ -94,12 +97,16 @@ def read_manifest(
     base = path.parent
     utterances: list[Utterance] = []
     problems: list[str] = []
-    with path.open(encoding="utf-8") as f:
-        for number, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
+    with path.open("rb") as f:
+        for number, data in enumerate(f, start=1):
             where = f"{path}:{number}"
             try:
+                try:  # line by line, so one Latin-1 line costs that line only
+                    raw = data.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as err:
+                    raise ManifestError(f"{where}: {not_utf8(err)}") from None
+                if not raw.strip():
+                    continue
                 utt = _parse_line(raw, where, base, require_text)
                 if tokenizer is not None and require_text:
                     if not tokenizer.normalize(utt.text):

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from avseq.errors import AnnotationError
 from avseq.media.video import VIDEO_EXTENSIONS
+from avseq.utils.io import read_utf8
 
 UCF101_SPLIT = re.compile(r"^(train|test)list0?\d+\.txt$")
 
@@ -40,7 +41,7 @@ def read_classes(path: str | Path) -> list[str]:
     if not path.is_file():
         raise AnnotationError(f"{path}: no such class list; give one class name per line")
     names: list[str] = []
-    for n, raw in enumerate(path.read_text().splitlines(), 1):
+    for n, raw in enumerate(read_utf8(path, AnnotationError).splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -142,7 +143,7 @@ def load_annotations(
     base = Path(video_root) if video_root else source.parent
     rows: list[tuple[str, str | None, str]] = []
     clips, problems = [], []
-    for n, raw in enumerate(source.read_text(errors="replace").splitlines(), 1):
+    for n, raw in enumerate(read_utf8(source, AnnotationError).splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

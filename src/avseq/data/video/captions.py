@@ -18,6 +18,7 @@ from avseq.data.video.annotations import Clip
 from avseq.errors import AnnotationError
 from avseq.media.video import VIDEO_EXTENSIONS
 from avseq.text.vocab import words
+from avseq.utils.io import read_utf8
 
 SPLIT_ALIASES = {"validate": "val", "validation": "val", "valid": "val", "dev": "val"}
 
@@ -41,7 +42,7 @@ def _parse(path: Path) -> dict:
     if not path.is_file():
         raise AnnotationError(f"{path}: no such captions file (MSR-VTT-style JSON expected)")
     try:
-        data = json.loads(path.read_text(errors="replace"))
+        data = json.loads(read_utf8(path, AnnotationError))
     except json.JSONDecodeError as err:
         raise AnnotationError(
             f"{path}:{err.lineno}:{err.colno}: not valid JSON ({err.msg}); fix the file "
