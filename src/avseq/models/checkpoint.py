@@ -252,11 +252,7 @@ def load_speech_model(
     ckpt = load_checkpoint(path, "speech")
     meta = ckpt["avseq"]
     model = _rebuild(ckpt, meta["net"], SpeechRecognizer, path)
-    try:
-        tokenizer = tokenizer_from_dict(meta["tokenizer"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise _mismatch(path, err) from None
-    return model.eval().to(device), tokenizer, meta
+    return model.eval().to(device), _tokenizer(meta, path), meta
 
 
 def load_language_model(
@@ -271,10 +267,7 @@ def load_language_model(
     ckpt = load_checkpoint(path, "speech_lm")
     meta = ckpt["avseq"]
     model = _rebuild(ckpt, meta["net"], RNNLanguageModel, path)
-    try:
-        lm_tokenizer = tokenizer_from_dict(meta["tokenizer"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise _mismatch(path, err) from None
+    lm_tokenizer = _tokenizer(meta, path)
     if lm_tokenizer.to_dict() != tokenizer.to_dict():
         raise AvseqError(
             f"{path}: the language model's units ({lm_tokenizer.describe()}) differ from the "
@@ -289,11 +282,15 @@ def speech_tokenizer(checkpoint: str | Path | None = None) -> Tokenizer:
     trained for that recognizer must use (`data.tokenizer_checkpoint`)."""
     if not checkpoint:
         return CharTokenizer()
-    meta = load_checkpoint(checkpoint, "speech")["avseq"]
+    return _tokenizer(load_checkpoint(checkpoint, "speech")["avseq"], checkpoint)
+
+
+def _tokenizer(meta: dict[str, Any], path: str | Path) -> Tokenizer:
+    """The tokenizer a speech or LM record stores."""
     try:
         return tokenizer_from_dict(meta["tokenizer"])
     except (KeyError, TypeError, ValueError) as err:
-        raise AvseqError(f"{checkpoint}: no usable tokenizer ({err})") from None
+        raise _mismatch(path, err) from None
 
 
 def checkpoint_task(path: str | Path) -> str:
