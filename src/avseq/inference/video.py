@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,17 @@ from avseq.models.tasks.video import view_average
 from avseq.utils.device import pick_device
 
 log = logging.getLogger(__name__)
+
+
+def per_file(
+    paths: Iterable[str | Path], run: Callable[[str], dict[str, Any]]
+) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
+    """(path, run(path), None) per file in order, or (path, None, error) for a bad file."""
+    for path in map(str, paths):
+        try:
+            yield path, run(path), None
+        except AvseqError as err:
+            yield path, None, str(err)
 
 
 @dataclass
@@ -171,11 +182,7 @@ class ActionClassifier(VideoPredictor):
         self, paths: Iterable[str | Path], top_k: int = 5
     ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
         """Yields (path, result, error) per file in order; a bad file yields its error."""
-        for path in map(str, paths):
-            try:
-                yield path, self.classify_file(path, top_k), None
-            except AvseqError as err:
-                yield path, None, str(err)
+        return per_file(paths, lambda path: self.classify_file(path, top_k))
 
 
 @dataclass
@@ -257,8 +264,4 @@ class VideoCaptioner(VideoPredictor):
         self, paths: Iterable[str | Path], plot_dir: Path | None = None
     ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
         """Yields (path, result, error) per file in order; a bad file yields its error."""
-        for path in map(str, paths):
-            try:
-                yield path, self.caption_file(path, plot_dir), None
-            except AvseqError as err:
-                yield path, None, str(err)
+        return per_file(paths, lambda path: self.caption_file(path, plot_dir))
