@@ -23,7 +23,9 @@ from avseq.errors import AvseqError
 from avseq.runs import FINISHED, RUN_DIR_ENV, plan_run
 
 from ..conftest import REPO
-from .test_speech import tiny_overrides
+from .test_speech import TINY_LM, corpus_overrides, tiny_overrides
+from .test_video import overrides as video_overrides
+from .test_video import video_corpus  # noqa: F401 (a fixture)
 
 # 2 epochs of 3 batches; last.ckpt every 2 steps and at epoch ends: steps 2, 3, 4, 6
 RESUMABLE = [
@@ -119,11 +121,7 @@ def test_killed_run_resumes_bit_exact_in_its_own_folder(tiny_corpus, tmp_path: P
     expected = load(whole_dir / "checkpoints" / "last.ckpt")
     got = load(run_dir / "checkpoints" / "last.ckpt")
     assert got["global_step"] == expected["global_step"] == 6
-    assert got["state_dict"].keys() == expected["state_dict"].keys()
-    diff = max(
-        (got["state_dict"][k] - v).abs().max().item() for k, v in expected["state_dict"].items()
-    )
-    assert diff == 0
+    assert weight_diff(got, expected) == 0
     # the same metrics.csv: the killed parts' rows kept, the steps redone logged once
     assert metrics(run_dir) == metrics(whole_dir)
     assert [int(r["step"]) for r in metrics(whole_dir) if r["train/loss"]] == list(range(6))
@@ -132,6 +130,55 @@ def test_killed_run_resumes_bit_exact_in_its_own_folder(tiny_corpus, tmp_path: P
     # no word right): best.ckpt stays at epoch 0, last.ckpt is still the last step
     best = load(whole_dir / "checkpoints" / "best.ckpt")
     assert best["global_step"] == 3 and expected["epoch"] == 1
+
+
+def weight_diff(a: dict, b: dict) -> float:
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    return max((a["state_dict"][k] - v).abs().max().item() for k, v in b["state_dict"].items())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["video", "speech_lm"])
+def test_video_and_language_model_runs_resume_bit_exact_mid_epoch(
+    experiment: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The same guarantee for the other recipes: a clip's frame jitter and the caption drawn
+    for it, and the sentence batches, follow the run, not the process."""
+    resumable = [
+        "trainer.max_epochs=2",
+        "trainer.limit_train_batches=3",
+        "callbacks.last_checkpoint.every_n_train_steps=2",
+        "callbacks.progress_bar=null",
+        "test=false",
+    ]
+    if experiment == "video":
+        base = video_overrides(request.getfixturevalue("video_corpus"), Path("unused"))
+        args = [o for o in base if not o.startswith("paths.runs_dir=")] + ["data.num_workers=1"]
+    else:
+        spec = request.getfixturevalue("tiny_corpus")
+        args = ["experiment=speech_lm", *corpus_overrides(spec), *TINY_LM, "data.batch_size=4"]
+        args += ["logger.tensorboard=null", "trainer.log_every_n_steps=1"]
+    args += resumable
+    runs = tmp_path / "runs"
+    whole = avseq_train([*args, f"paths.runs_dir={tmp_path / 'whole'}"], tmp_path / "whole.log")
+    killed = [*args, f"paths.runs_dir={runs}"]
+    # killed a step after the checkpoint 1 batch into epoch 1, then continued
+    finish(avseq_train([*killed, *kill_at(5)], tmp_path / "1.log"), -signal.SIGKILL)
+    [run_dir] = [d for d in (runs / experiment).iterdir() if d.name != "latest"]
+    last = load(run_dir / "checkpoints" / "last.ckpt")
+    assert last["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"epoch": 1, "batches": 1}
+    ]
+    err = finish(avseq_train([*killed, "ckpt_path=last"], tmp_path / "2.log"), 0)
+    assert f"continuing the unfinished run {run_dir} from step 4" in err
+
+    finish(whole, 0)
+    [whole_dir] = [d for d in (tmp_path / "whole" / experiment).iterdir() if d.name != "latest"]
+    expected = load(whole_dir / "checkpoints" / "last.ckpt")
+    got = load(run_dir / "checkpoints" / "last.ckpt")
+    assert got["global_step"] == expected["global_step"] == 6
+    assert weight_diff(got, expected) == 0
+    assert metrics(run_dir) == metrics(whole_dir)
 
 
 def fake_run(task_dir: Path, name: str, mtime: float, finished: bool) -> Path:

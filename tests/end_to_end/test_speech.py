@@ -177,7 +177,7 @@ class ScriptedTranscriber:
     options: DecodeOptions = field(default_factory=DecodeOptions)
     compute_seconds: float = 0.1
     audio_seconds: float = 1.0
-    _device: str = "cpu"
+    torch_device: str = "cpu"
 
     def transcribe_waves(self, waves: list) -> list[str]:
         out, self.hypotheses = self.hypotheses[: len(waves)], self.hypotheses[len(waves) :]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -243,23 +244,27 @@ def test_caption_greedy_and_beam_with_attention_plots(trained: dict, tmp_path, c
     ckpt = trained["result"]["best_checkpoint"]
     other = write_ffmpeg_style_video(tmp_path / "other.webm", 2.0, 24, "libvpx-vp9", (160, 120))
     builtin = sorted((trained["spec"].path / "clips" / "test").glob("*.mp4"))[0]
+    (tmp_path / "again").mkdir()
+    same_name = shutil.copy(builtin, tmp_path / "again" / builtin.name)
     plots = tmp_path / "plots"
     results = {}
     for beam in ("1", "5"):
-        args = ["caption", "--checkpoint", ckpt, str(other), str(builtin), "--beam", beam]
+        inputs = [str(other), str(builtin), str(same_name)]
+        args = ["caption", "--checkpoint", ckpt, *inputs, "--beam", beam]
         assert main([*args, "--attention-plot", str(plots), "--max-words", "8"]) == 0
         out = capsys.readouterr().out
         results[beam] = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     for beam, rows in results.items():
-        assert [Path(r["video"]).name for r in rows] == ["other.webm", builtin.name]
+        assert [Path(r["video"]).name for r in rows] == ["other.webm", *[builtin.name] * 2]
         for r in rows:
             assert isinstance(r["caption"], str) and len(r["caption"].split()) <= 8
             assert Path(r["attention_plot"]).read_bytes().startswith(b"\x89PNG")
         assert ("alternatives" in rows[0]) == (beam == "5")
     assert len(results["5"][0]["alternatives"]) == 4
     assert results["5"][0]["score"] >= max(a["score"] for a in results["5"][0]["alternatives"])
+    # two inputs of the same name: two plots, neither overwriting the other
     assert sorted(p.name for p in plots.iterdir()) == sorted(
-        [f"{builtin.stem}.attention.png", "other.attention.png"]
+        [f"{builtin.stem}.attention.png", f"{builtin.stem}-2.attention.png", "other.attention.png"]
     )
 
 

@@ -243,7 +243,12 @@ def cmd_caption(args: argparse.Namespace) -> int:
         max_words=args.max_words,
         length_alpha=args.length_penalty,
     )
-    plots = Path(args.attention_plot) if args.attention_plot else None
+    from avseq.cli.inputs import unique_names
+
+    plots = None
+    if args.attention_plot:  # one name per input, numbered where two share a name
+        names = unique_names(map(str, paths), ".attention.png")
+        plots = [Path(args.attention_plot) / name for name in names]
     results = captioner.caption_files(paths, plots)
     return emit_jsonl(((result, error) for _, result, error in results), args.output)
 

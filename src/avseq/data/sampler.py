@@ -9,7 +9,8 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from torch.utils.data import DataLoader, Sampler
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 def item_seed(seed: int, epoch: int, index: int) -> int:
@@ -147,3 +148,45 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
         self._resume = (int(state_dict["epoch"]), int(state_dict["batches"]))
+
+
+def batch_loader(
+    dataset: Dataset,
+    durations: Sequence[float],
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    trainer: Any,
+    collate_fn: Any,
+    num_workers: int = 0,
+    seeded: bool = True,
+    sortagrad: bool = False,
+) -> DataLoader:
+    """The loader every data module uses: batches of similar durations (`BucketBatchSampler`),
+    sharded by the sampler itself under DDP (set `trainer.use_distributed_sampler=false`).
+
+    A training loader (`shuffle`) is a `ResumableLoader`, and with `seeded` its dataset gets
+    `(index, seed)` keys, so each item's random draws are the same in a resumed run; evaluation
+    runs whole, in a fixed order.
+    """
+    sampler = BucketBatchSampler(
+        durations,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        num_replicas=trainer.world_size if trainer else 1,
+        rank=trainer.global_rank if trainer else 0,
+        sortagrad=sortagrad and shuffle,
+        seeded=seeded and shuffle,
+    )
+    loader = ResumableLoader if shuffle else DataLoader
+    return loader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0 and shuffle,
+        # its own generator for worker seeds: making a loader never draws from the global
+        # one, whose state a checkpoint saves for the model's random draws
+        generator=torch.Generator().manual_seed(seed),
+    )

@@ -116,7 +116,7 @@ def evaluate_action(
         **report.summary(),
         "temporal_order_check": order,
         "clips_per_second": len(rows) / max(seconds, 1e-9),
-        "device": str(classifier._device),
+        "device": str(classifier.torch_device),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     plot_confusion(report.confusion(), classes, out_dir / "confusion_matrix.png")

@@ -91,7 +91,7 @@ def evaluate_captions(
         **scores,
         "distinct_captions": len({r["caption"] for r in rows}),
         "videos_per_second": len(rows) / max(seconds, 1e-9),
-        "device": str(captioner._device),
+        "device": str(captioner.torch_device),
     }
     write_report(out_dir, rows, summary, caption_summary_markdown(summary), prefix="caption_")
     return summary

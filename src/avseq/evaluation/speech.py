@@ -62,7 +62,7 @@ def evaluate_speech(
         "words": score.words.as_dict(),
         "chars": score.chars.as_dict(),
         "real_time_factor": rtf,
-        "device": str(transcriber._device),
+        "device": str(transcriber.torch_device),
         "decoding": transcriber.options.describe(),
     }
     write_report(out_dir, rows, summary, summary_markdown(summary, rows))

@@ -145,8 +145,10 @@ class Transcriber:
             raise AvseqError(
                 f"--chunk-seconds {self.chunk_seconds}: must be a positive number of seconds"
             )
-        self._device = pick_device(self.device)
-        self.model, self.tokenizer, self.meta = load_speech_model(self.checkpoint, self._device)
+        self.torch_device = pick_device(self.device)
+        self.model, self.tokenizer, self.meta = load_speech_model(
+            self.checkpoint, self.torch_device
+        )
         self.sample_rate = self.model.sample_rate
         self.ctc_trained = self.meta.get("ctc_weight", 1.0) > 0
         opts = self.options
@@ -168,7 +170,7 @@ class Transcriber:
         self.lm = None
         lm_path = opts.lm
         if lm_path and not is_word_lm(lm_path):
-            self.lm = load_language_model(lm_path, self.tokenizer, self._device)
+            self.lm = load_language_model(lm_path, self.tokenizer, self.torch_device)
         self._ctc_beam = None
         if opts.decoder == "ctc-beam":
             lexicon = read_lexicon(opts.lexicon, self.tokenizer) if opts.lexicon else None
@@ -237,8 +239,8 @@ class Transcriber:
         start = time.perf_counter()
         for b in range(0, len(order), self.batch_size):
             idx = order[b : b + self.batch_size]
-            batch = pad_sequence([waves[i] for i in idx], batch_first=True).to(self._device)
-            lengths = torch.tensor([waves[i].numel() for i in idx], device=self._device)
+            batch = pad_sequence([waves[i] for i in idx], batch_first=True).to(self.torch_device)
+            lengths = torch.tensor([waves[i].numel() for i in idx], device=self.torch_device)
             states, frames = self.model.encode(batch, lengths)
             logits = self.model.head(states)
             decoded = self._decode(states, frames, logits)

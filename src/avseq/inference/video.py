@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,8 @@ class VideoPredictor:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise AvseqError(f"--batch-size {self.batch_size}: must be at least 1")
-        self._device = pick_device(self.device)
-        self.model, self.meta = load_video_model(self.checkpoint, self._device)
+        self.torch_device = pick_device(self.device)
+        self.model, self.meta = load_video_model(self.checkpoint, self.torch_device)
         self.classes: list[str] = list(self.meta["classes"])
         clip = self.meta.get("clip") or {}
         self.size = int(clip.get("size", 64))
@@ -103,8 +103,8 @@ class ActionClassifier(VideoPredictor):
         """A `collate_video` batch -> (B, K) probabilities (views averaged), (B*views, T)
         attention weights."""
         start = time.perf_counter()
-        frames = batch["frames"].to(self._device)
-        logits, weights = self.model(frames, batch["lengths"].to(self._device))
+        frames = batch["frames"].to(self.torch_device)
+        logits, weights = self.model(frames, batch["lengths"].to(self.torch_device))
         probs = view_average(logits, batch["views"]).cpu()
         self.compute_seconds += time.perf_counter() - start
         return probs, weights.float().cpu()
@@ -216,8 +216,8 @@ class VideoCaptioner(VideoPredictor):
     def decode_batch(self, batch: dict[str, Any]) -> list[list[Hypothesis]]:
         """A `collate_video` batch (one view) -> hypotheses per clip, best first."""
         start = time.perf_counter()
-        frames = batch["frames"].to(self._device)
-        lengths = batch["lengths"].to(self._device)
+        frames = batch["frames"].to(self.torch_device)
+        lengths = batch["lengths"].to(self.torch_device)
         states = self.model.encoder(frames, lengths)
         mask, concepts = self.model.caption_context(states, lengths)
         decoder = self.model.decoder
@@ -233,8 +233,9 @@ class VideoCaptioner(VideoPredictor):
     def text(self, hyp: Hypothesis) -> str:
         return self.vocab.decode(hyp.tokens)
 
-    def caption_file(self, path: str | Path, plot_dir: Path | None = None) -> dict[str, Any]:
-        """One caption for a video (its frames sampled over the whole video)."""
+    def caption_file(self, path: str | Path, plot: Path | None = None) -> dict[str, Any]:
+        """One caption for a video (its frames sampled over the whole video); with `plot`, the
+        frames-by-words attention map is drawn to that PNG."""
         info = video_info(path)
         self.video_seconds += info.duration
         frames = read_clip(path, self.size)
@@ -251,17 +252,18 @@ class VideoCaptioner(VideoPredictor):
             result["alternatives"] = [
                 {"caption": self.text(h), "score": round(h.score, 4)} for h in hyps[1:]
             ]
-        if plot_dir is not None:
+        if plot is not None:
             index = sample_indices(len(frames), self.num_frames, 0.5)
             thumbs = read_clip(path, max(self.size, 128))[index]
             times = [i / max(info.fps, 1e-6) for i in index]
-            out = plot_dir / f"{Path(path).stem}.attention.png"
-            plot_caption_attention(thumbs, self.text(best).split(), best.attention, times, out)
-            result["attention_plot"] = str(out)
+            plot_caption_attention(thumbs, self.text(best).split(), best.attention, times, plot)
+            result["attention_plot"] = str(plot)
         return result
 
     def caption_files(
-        self, paths: Iterable[str | Path], plot_dir: Path | None = None
+        self, paths: Sequence[str | Path], plots: Sequence[Path] | None = None
     ) -> Iterator[tuple[str, dict[str, Any] | None, str | None]]:
-        """Yields (path, result, error) per file in order; a bad file yields its error."""
-        return per_file(paths, lambda path: self.caption_file(path, plot_dir))
+        """Yields (path, result, error) per file in order; a bad file yields its error.
+        `plots`: one attention-map PNG per path."""
+        plot_for = dict(zip(map(str, paths), plots, strict=True)) if plots else {}
+        return per_file(paths, lambda path: self.caption_file(path, plot_for.get(path)))

@@ -12,16 +12,23 @@ from avseq.media.video import sample_indices
 from avseq.text.vocab import WordVocab
 
 
-def clip_views(frames: np.ndarray, num_frames: int, views: int, jitter: bool) -> torch.Tensor:
+def clip_views(
+    frames: np.ndarray,
+    num_frames: int,
+    views: int,
+    jitter: bool,
+    rng: np.random.Generator | None = None,
+) -> torch.Tensor:
     """(T, H, W, 3) uint8 -> (views, t, 3, H, W) uint8, t = min(T, num_frames).
 
     Each view takes `num_frames` frames spread evenly over the whole clip; views differ in
-    where inside each segment they sample (multi-clip testing), `jitter` draws it at random.
+    where inside each segment they sample (multi-clip testing), `jitter` draws it at random
+    (from `rng`, default numpy's global generator).
     """
     out = []
     for v in range(views):
         offset = None if jitter else (v + 0.5) / views
-        out.append(frames[sample_indices(len(frames), num_frames, offset)])
+        out.append(frames[sample_indices(len(frames), num_frames, offset, rng)])
     return torch.from_numpy(np.stack(out)).permute(0, 1, 4, 2, 3).contiguous()
 
 

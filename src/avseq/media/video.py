@@ -237,17 +237,25 @@ def _read_clip_torchcodec(path: Path, size: int) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
-def sample_indices(num_frames: int, n: int, offset: float | None = 0.5) -> np.ndarray:
+def sample_indices(
+    num_frames: int,
+    n: int,
+    offset: float | None = 0.5,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """`n` frame indices spread evenly over `num_frames` (TSN-style segments).
 
     offset: where in each segment to take the frame, in [0, 1); None draws it at random per
-    segment (training-time temporal jitter). A clip shorter than `n` frames gives all its
-    frames, so the result may be shorter than `n`.
+    segment (training-time temporal jitter), from `rng` (default: numpy's global generator).
+    A clip shorter than `n` frames gives all its frames, so the result may be shorter than `n`.
     """
     if num_frames <= n:
         return np.arange(num_frames)
     seg = num_frames / n
-    pos = np.random.random_sample(n) if offset is None else np.full(n, offset)
+    if offset is None:
+        pos = rng.random(n) if rng is not None else np.random.random_sample(n)
+    else:
+        pos = np.full(n, offset)
     return np.minimum((np.arange(n) + pos) * seg, num_frames - 1).astype(np.int64)
 
 

@@ -6,12 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
 from avseq.data.check import check_manifest
-from avseq.data.sampler import BucketBatchSampler, ResumableLoader
+from avseq.data.sampler import batch_loader
 from avseq.data.speech.augment import WaveAugment
 from avseq.data.speech.dataset import SpeechDataset, collate_speech
 from avseq.data.speech.manifest import Utterance, read_manifest
@@ -161,26 +160,14 @@ class SpeechDataModule(SplitDataModule):
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
-        trainer = self.trainer
-        sampler = BucketBatchSampler(
+        return batch_loader(
+            dataset,
             dataset.durations,
             batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-            num_replicas=trainer.world_size if trainer else 1,
-            rank=trainer.global_rank if trainer else 0,
-            sortagrad=self.sortagrad and shuffle,
-            seeded=shuffle,
-        )
-        # training resumes mid-epoch at its batch; evaluation always runs whole
-        loader = ResumableLoader if shuffle else DataLoader
-        return loader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_speech,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0 and shuffle,
-            # its own generator for worker seeds: making a loader never draws from the
-            # global one, whose state a checkpoint saves for the model's random draws
-            generator=torch.Generator().manual_seed(self.seed),
+            shuffle,
+            self.seed,
+            self.trainer,
+            collate_speech,
+            self.num_workers,
+            sortagrad=self.sortagrad,
         )

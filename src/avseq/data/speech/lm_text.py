@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule
+from avseq.data.sampler import batch_loader
 from avseq.data.synth.speech import CorpusSpec, generate_corpus
 from avseq.errors import AvseqError
 from avseq.text.reading import read_texts
@@ -133,11 +134,15 @@ class TextDataModule(SplitDataModule):
             inputs, targets = lm_batch(items, v, v + 1)
             return {"inputs": inputs, "targets": targets}
 
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            _Sentences(self.sentences[split]),
-            batch_size=batch_size,
-            shuffle=shuffle,
-            collate_fn=collate,
-            generator=generator if shuffle else None,
+        sentences = self.sentences[split]
+        lengths = [float(len(s)) for s in sentences]  # batches of similar lengths pad little
+        return batch_loader(
+            _Sentences(sentences),
+            lengths,
+            batch_size,
+            shuffle,
+            self.seed,
+            self.trainer,
+            collate,
+            seeded=False,  # sentences have no random draws
         )

@@ -8,11 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.utils.data import DataLoader
 
 from avseq.data.base import SplitDataModule, check_policy, report_bad_items
 from avseq.data.check import check_clips
+from avseq.data.sampler import batch_loader
 from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
 from avseq.data.synth.video_plan import BUILTIN_CLIP_SECONDS
 from avseq.data.video.annotations import Clip, load_annotations
@@ -52,6 +52,8 @@ class VideoDataModule(SplitDataModule):
         max_caption_words: training captions are cut to this many words.
         vocab_min_count: a word enters the caption vocabulary when it occurs at least this
             often in the training captions (rarer words become `<unk>`).
+        seed: the training shuffle's seed; each clip's random draws derive from it, the
+            epoch and the clip (exact on resume).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class VideoDataModule(SplitDataModule):
         decoder: str = "pyav",
         max_caption_words: int = 30,
         vocab_min_count: int = 1,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         check_policy(on_bad_item)
@@ -97,6 +100,7 @@ class VideoDataModule(SplitDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
+        self.seed = seed
         self.on_bad_item = on_bad_item
         if decoder not in BACKENDS:
             raise AvseqError(f"data.decoder must be one of {BACKENDS}, got {decoder!r}")
@@ -251,15 +255,14 @@ class VideoDataModule(SplitDataModule):
                 )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=batch_size,
-            shuffle=shuffle,
-            drop_last=False,
-            collate_fn=collate_video,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0 and shuffle,
-            # its own generator (shuffling, worker seeds): making a loader never draws from
-            # the global one, whose state a checkpoint saves for the model's random draws
-            generator=torch.Generator().manual_seed(torch.initial_seed()),
+        dataset = self.datasets[split]
+        return batch_loader(
+            dataset,
+            [1.0] * len(dataset),  # clips are sampled to the same number of frames
+            batch_size,
+            shuffle,
+            self.seed,
+            self.trainer,
+            collate_video,
+            self.num_workers,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,20 +65,22 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
-    def _indices(self, count: int) -> list[np.ndarray]:
+    def _indices(self, count: int, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Frame indices of each view over a clip of `count` frames (as played)."""
         views = [
-            sample_indices(count, self.num_frames, None if self.train else (v + 0.5) / self.views)
+            sample_indices(
+                count, self.num_frames, None if self.train else (v + 0.5) / self.views, rng
+            )
             for v in range(self.views)
         ]
         return [count - 1 - v for v in views] if self.reverse else views
 
-    def _frames(self, path: Path) -> torch.Tensor:
+    def _frames(self, path: Path, rng: np.random.Generator | None) -> torch.Tensor:
         if self.backend == "pyav":  # convert only the sampled frames when the count is known
             chosen: list[np.ndarray] = []
 
             def choose(count: int) -> np.ndarray:
-                chosen.extend(self._indices(count))
+                chosen.extend(self._indices(count, rng))
                 return np.concatenate(chosen)
 
             selected = read_selected(path, self.size, choose)
@@ -89,24 +90,33 @@ class VideoClipDataset(Dataset):
         frames = read_clip(path, self.size, self.backend)
         if self.reverse:
             frames = frames[::-1]
-        return clip_views(frames, self.num_frames, self.views, self.train)
+        return clip_views(frames, self.num_frames, self.views, self.train, rng)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
+        """A clip by index, or by `(index, seed)` (`BucketBatchSampler(seeded=True)`): then its
+        random draws (frame jitter, the caption picked) come from a generator of that seed, the
+        same in a resumed run and in any worker."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
         clip = self.clips[index]
         try:
-            frames = self._frames(clip.path)
+            frames = self._frames(clip.path, rng)
         except BadVideoError as err:
             if not self.skip_bad:
                 raise BadVideoError(f"{clip.where}: {err}") from None
             log.warning("skipping %s: %s", clip.where, err)
             return None
         item = {"frames": frames, "label": clip.label, "path": str(clip.path)}
-        return self.add_captions(item, clip)
+        return self.add_captions(item, clip, rng)
 
-    def add_captions(self, item: dict[str, Any], clip: Clip) -> dict[str, Any]:
-        """Adds "references" and the "tokens" of one of them (see `vocab`)."""
+    def add_captions(
+        self, item: dict[str, Any], clip: Clip, rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
+        """Adds "references" and the "tokens" of one of them (see `vocab`): in training one
+        drawn from `rng`."""
         if self.vocab is not None and clip.captions:
-            caption = random.choice(clip.captions) if self.train else clip.captions[0]
+            pick = (rng or np.random.default_rng()).integers(len(clip.captions))
+            caption = clip.captions[int(pick)] if self.train else clip.captions[0]
             ids = self.vocab.encode(caption, self.max_words)
             item["tokens"] = torch.tensor([WordVocab.bos, *ids, WordVocab.eos])
             item["references"] = list(clip.captions)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -39,14 +40,18 @@ class CachedFeatureDataset(Dataset):
     def __len__(self) -> int:
         return len(self.features)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """An item by index, or by `(index, seed)` (the caption drawn from that seed)."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
         item = {
             "features": self.features[index].float(),
             "label": self.labels[index],
             "path": self.paths[index],
         }
         clip = self.clips.get(self.paths[index])
-        return self.source.add_captions(item, clip) if clip is not None else item
+        if clip is None:
+            return item
+        return self.source.add_captions(item, clip, np.random.default_rng(seed))
 
 
 def _key(frames_module: torch.nn.Module, dataset: VideoClipDataset) -> str:
