@@ -10,6 +10,8 @@ CKPT ?= runs/speech/latest/checkpoints/best.ckpt
 # with it (lexicon-constrained CTC beam search) when it is there, else greedily
 WORD_LM ?= $(abspath $(dir $(CKPT))../words-3gram.arpa)
 DECODE ?= $(if $(wildcard $(WORD_LM)),--decoder ctc-beam --lm $(WORD_LM),--decoder greedy)
+# the splits evaluate-speech scores: the espeak-ng test split and the flite voice never trained on
+SPEECH_SPLITS ?= test test_unseen_voice
 VIDEO_CKPT ?= runs/video/latest/checkpoints/best.ckpt
 JOINT_CKPT ?= runs/speech_joint/latest/checkpoints/best.ckpt
 LM_CKPT ?= runs/speech_lm/latest/checkpoints/best.ckpt
@@ -48,8 +50,11 @@ data-speech: setup ## Generate the built-in spoken corpus (cached; ARGS="data.co
 train-speech: setup ## Train the speech recognizer (ARGS="trainer=gpu model.net.encoder.rnn_type=lstm")
 	$(AVSEQ) train experiment=speech $(ARGS)
 
-evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split: CTC beam search with the run's word LM when it has one (CKPT=path/to.ckpt DECODE="--decoder greedy")
-	$(AVSEQ) evaluate --checkpoint $(CKPT) $(DECODE) $(ARGS)
+evaluate-speech: setup ## Evaluate a checkpoint on the built-in test split and the unseen flite voice: CTC beam search with the run's word LM when it has one (CKPT=path/to.ckpt DECODE="--decoder greedy" SPEECH_SPLITS=test)
+	@set -e; for split in $(SPEECH_SPLITS); do \
+	  echo "== $$split"; \
+	  $(AVSEQ) evaluate --checkpoint $(CKPT) $(DECODE) --split $$split $(ARGS); \
+	done
 
 train-speech-joint: setup ## Train the joint CTC/attention recognizer (same encoder and data as train-speech; 1 epoch, ~20 min on 2 cores)
 	$(AVSEQ) train experiment=speech_joint $(ARGS)

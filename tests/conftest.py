@@ -36,10 +36,18 @@ def write_manifest(path: Path, entries: list[dict]) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> CorpusSpec:
-    """A ~2-minute built-in corpus (train) shared by the end-to-end tests."""
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (make setup installs it)")
+    """A ~2-minute built-in corpus (train) shared by the end-to-end tests: both synthesizers."""
+    for program in ("espeak-ng", "flite"):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is not installed (make setup installs it)")
     root = tmp_path_factory.mktemp("corpus")
-    spec = CorpusSpec(root=str(root), train_hours=0.03, val_hours=0.006, test_hours=0.006, seed=3)
+    spec = CorpusSpec(
+        root=str(root),
+        train_hours=0.03,
+        val_hours=0.006,
+        test_hours=0.006,
+        unseen_hours=0.004,
+        seed=3,
+    )
     generate_corpus(spec)
     return spec

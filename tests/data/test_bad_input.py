@@ -97,3 +97,14 @@ def test_espeak_missing_message(monkeypatch, tmp_path: Path) -> None:
     spec = CorpusSpec(root=str(tmp_path), train_hours=0.001, val_hours=0.001, test_hours=0.001)
     with pytest.raises(Exception, match="espeak-ng is not installed"):
         synth_speech.generate_corpus(spec)
+
+
+def test_flite_missing_message_says_how_to_do_without(monkeypatch, tmp_path: Path) -> None:
+    from avseq.data.synth import flite
+    from avseq.data.synth import speech as synth_speech
+
+    monkeypatch.setattr(flite, "available", lambda: False)
+    spec = CorpusSpec(root=str(tmp_path), train_hours=0.001, val_hours=0.001, test_hours=0.001)
+    with pytest.raises(Exception, match=r"flite is not installed.*flite_share=0"):
+        synth_speech.generate_corpus(spec)
+    assert not spec.path.exists()

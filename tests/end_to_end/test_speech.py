@@ -38,6 +38,7 @@ def corpus_overrides(spec: CorpusSpec) -> list[str]:
         f"data.corpus.train_hours={spec.train_hours}",
         f"data.corpus.val_hours={spec.val_hours}",
         f"data.corpus.test_hours={spec.test_hours}",
+        f"data.corpus.unseen_hours={spec.unseen_hours}",
         f"data.corpus.seed={spec.seed}",
     ]
 

@@ -4,13 +4,15 @@
 
 Both loops run the same `SpeechRecognizer` (from the composed config, overrides allowed), the same
 pre-loaded batches, AdamW, float32 CTC and clip-by-norm, in this process. Prints audio seconds per
-wall second for each, their ratio, and the transcription real-time factor of the saved checkpoint.
+wall second for each, their ratio, the transcription real-time factor of the saved checkpoint,
+and the cost of the training-time augmentation chain per audio second.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import lightning as L
@@ -20,6 +22,7 @@ from hydra.utils import instantiate
 from avseq.bench.common import compare
 from avseq.config import load_config
 from avseq.inference.speech import Transcriber
+from avseq.media.audio import load_audio
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.utils.device import pick_device
 
@@ -46,6 +49,27 @@ def seconds_of(batches: list[dict], sample_rate: int) -> float:
 def ctc_step(net: torch.nn.Module, batch: dict) -> torch.Tensor:
     logits, frames = net(batch["waves"], batch["wave_lengths"])
     return ctc_loss(logits, frames, batch["tokens"], batch["token_lengths"])
+
+
+def augmentation_cost(dm, count: int = 100) -> float | None:
+    """Milliseconds of the training augmentation chain per second of audio, on one thread,
+    over the first `count` training utterances (None when augmentation is off)."""
+    augment = dm.augment
+    if augment is None:
+        return None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a data worker
+    try:
+        utts = dm.datasets["train"].utterances[:count]
+        waves = [load_audio(u.audio_filepath, dm.sample_rate) for u in utts]
+        augment(waves[0], torch.Generator().manual_seed(0))  # builds the chain and room bank
+        start = time.perf_counter()
+        for i, wave in enumerate(waves):
+            augment(wave, torch.Generator().manual_seed(i))
+        elapsed = time.perf_counter() - start
+    finally:
+        torch.set_num_threads(threads)
+    return 1000 * elapsed / (sum(w.numel() for w in waves) / dm.sample_rate)
 
 
 def main() -> None:
@@ -80,6 +104,7 @@ def main() -> None:
         transcriber.audio_seconds = transcriber.compute_seconds = 0.0
         transcriber.transcribe_waves(waves)
     rtf = transcriber.compute_seconds / transcriber.audio_seconds
+    augment_ms = augmentation_cost(dm)
     enc = cfg.model.net.encoder
     print(
         f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}, "
@@ -94,6 +119,12 @@ def main() -> None:
     print(f"Lightning pipeline : {timed / light_s:8.1f} audio s / wall s")
     print(f"ratio Lightning / plain: {plain_s / light_s:.3f}")
     print(f"transcription: real-time factor {rtf:.4f} ({1 / rtf:.0f}x faster than real time)")
+    if augment_ms is not None:
+        share = augment_ms / 1000 * (timed / light_s)  # augmentation s per training wall s
+        print(
+            f"augmentation (data.augment, 1 thread): {augment_ms:.2f} ms per audio second, "
+            f"{100 * share:.1f}% of one core at the Lightning pipeline's training speed"
+        )
 
 
 if __name__ == "__main__":

@@ -132,8 +132,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             "or --captions"
         )
     from avseq.evaluation.paths import default_eval_dir
-    from avseq.evaluation.speech import evaluate_speech
+    from avseq.evaluation.speech import evaluate_speech, split_manifest
     from avseq.inference.speech import Transcriber
+
+    if args.split and args.manifest:
+        raise AvseqError("--split names a split of the checkpoint's corpus; give it or --manifest")
 
     transcriber = Transcriber(
         args.checkpoint,
@@ -144,6 +147,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     manifest = args.manifest or transcriber.meta.get("test_manifest")
     if not manifest:
         raise AvseqError(f"{args.checkpoint}: records no test manifest; pass --manifest FILE")
+    if args.split:
+        manifest = split_manifest(Path(manifest), args.split)
     out_dir = (
         Path(args.output_dir)
         if args.output_dir

@@ -98,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--split",
-        help="with --captions (and no --annotations): the captions file's split to score, "
-        "e.g. test or test_comp (default test)",
+        help="a split of the checkpoint's corpus instead of its test split: speech "
+        "test_unseen_voice (or any <split>.jsonl beside its test manifest); video, with "
+        "--captions or the built-in clips, e.g. test or test_comp (default test)",
     )
     ev.add_argument("--video-root", help="folder relative video paths point into")
     ev.add_argument("--workers", type=at_least(0), default=2, help="video decoding processes")

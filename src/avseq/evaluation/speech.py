@@ -16,6 +16,21 @@ from avseq.utils.io import write_report
 log = logging.getLogger(__name__)
 
 
+def split_manifest(test_manifest: Path, split: str) -> Path:
+    """The manifest of `split` beside a checkpoint's test manifest (the built-in corpus's
+    `test_unseen_voice`, or any `<split>.jsonl` of the user's next to it)."""
+    if split == "test":
+        return test_manifest
+    path = test_manifest.with_name(f"{split}.jsonl")
+    if not path.is_file():
+        known = sorted(p.stem for p in test_manifest.parent.glob("*.jsonl"))
+        raise AvseqError(
+            f"--split {split}: no {path.name} beside the checkpoint's test manifest "
+            f"{test_manifest} (splits there: {', '.join(known) or 'none'})"
+        )
+    return path
+
+
 def evaluate_speech(
     transcriber: Transcriber, manifest: str | Path, out_dir: Path, limit: int | None = None
 ) -> dict[str, Any]:

@@ -150,11 +150,15 @@ class SpeechDataModule(SplitDataModule):
         )
         for split in splits:
             if split not in self.datasets:
+                utterances = self.load_split(split)
+                augment = self.augment if split == "train" else None
+                if augment is not None:  # background speech: the other training utterances
+                    augment.set_background([u.audio_filepath for u in utterances])
                 self.datasets[split] = SpeechDataset(
-                    self.load_split(split),
+                    utterances,
                     self.tokenizer,
                     self.sample_rate,
-                    augment=self.augment if split == "train" else None,
+                    augment=augment,
                     skip_bad_audio=True,
                 )
 

@@ -1,9 +1,10 @@
 """Sentences of the built-in spoken corpus.
 
 Transcripts only use the characters in `ALPHABET`. `SentenceGenerator` mixes assistant-style
-commands, numbers spoken as words, digit strings and free word sequences drawn from the
-bundled word list (`resources/words.txt`, common English words without homophone pairs and
-without number words, which `number_to_words` and the digit phrases produce instead).
+commands, numbers spoken as words, digit strings, read-prose-like statements, questions and
+conversational phrases (the grammar of `sentence_grammar`), and a small share of free word
+sequences drawn from the bundled vocabulary (`sentence_vocab`: about 10,000 frequent English
+words, without number words, which `number_to_words` and the digit phrases produce instead).
 """
 
 from __future__ import annotations
@@ -12,39 +13,16 @@ import random
 import re
 from collections.abc import Callable
 from functools import cache
-from importlib.resources import files
 
+from avseq.data.synth.sentence_grammar import Grammar
+from avseq.data.synth.sentence_vocab import load_words
+
+__all__ = ["COMMAND_TEMPLATES", "NUMBER_TEMPLATES", "SentenceGenerator", "load_words"]
 from avseq.text.normalize import (
     DIGIT_WORDS,
     normalize_text,
     number_to_words,
 )
-
-
-@cache
-def _bundled_words() -> tuple[str, ...]:
-    text = (files("avseq.data.synth") / "resources" / "words.txt").read_text(encoding="utf-8")
-    seen: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line or " " in line or normalize_text(line) != line:
-            raise ValueError(f"words.txt line {number}: {line!r} is not one normalized word")
-        if line in seen:
-            raise ValueError(f"words.txt line {number}: {line!r} repeats line {seen[line]}")
-        seen[line] = number
-    return tuple(seen)
-
-
-def load_words() -> list[str]:
-    """Reads the bundled word list (one normalized word per line, file order).
-
-    Returns:
-        The words, without duplicates.
-
-    Raises:
-        ValueError: Naming the line number of an empty, unnormalized or repeated line.
-    """
-    return list(_bundled_words())
-
 
 # Template slot fillers: "name:" starts a slot, "_" stands for a space inside one filler and
 # repeats weight a filler. "function" holds the frequent words mixed into free sequences.
@@ -197,17 +175,35 @@ def _time(rng: random.Random) -> str:
     return f"{hour} {'oh ' if minute < 10 else ''}{number_to_words(minute)}"
 
 
+def template_vocabulary() -> set[str]:
+    """Every word the command, number and digit templates write, besides {word}."""
+    words = {w for fillers in _SLOTS.values() for f in fillers for w in f.split()}
+    for template in (*COMMAND_TEMPLATES, *NUMBER_TEMPLATES, *_DIGIT_CARRIERS):
+        words |= set(_SLOT_RE.sub(" ", template).split())
+    return words | {"o'clock", "half", "a", "quarter", "past", "hundred", "oh"}
+
+
+@cache
+def _grammar() -> Grammar:
+    return Grammar()
+
+
 class SentenceGenerator:
-    """Samples normalized utterances of 2-15 words for the synthetic speech corpus.
+    """Samples normalized utterances for the synthetic speech corpus.
+
+    Utterances have 2 to 15 words, read-prose statements up to 20.
 
     Args:
         words: Vocabulary of the free word sequences and of the {word} slot; defaults to
-            `load_words()`. Other template slots use a built-in vocabulary that is part of
-            the bundled word list.
+            `load_words()`. The templates and the grammar use their own words, all of
+            which are in the bundled vocabulary.
         command_prob: Weight of command-like template phrases.
         number_prob: Weight of phrases with numbers, years, times or prices spoken as words.
         digit_prob: Weight of digit strings spoken digit by digit ("four oh one").
         free_prob: Weight of free word sequences.
+        prose_prob: Weight of read-prose-like statements.
+        question_prob: Weight of wh- and yes/no questions.
+        conversation_prob: Weight of greetings, replies and conversational phrases.
         oh_prob: Probability that a digit string reads zero as "oh" instead of "zero".
         function_word_prob: Probability that a free-sequence word is a frequent function word.
 
@@ -215,33 +211,52 @@ class SentenceGenerator:
         ValueError: If a word is not one normalized word or the weights are invalid.
     """
 
+    KINDS = ("command", "number", "digits", "free", "prose", "question", "conversation")
+    MAX_WORDS = 15
+    MAX_PROSE_WORDS = 20
+
     def __init__(
         self,
         words: list[str] | None = None,
         *,
-        command_prob: float = 0.30,
-        number_prob: float = 0.20,
-        digit_prob: float = 0.15,
-        free_prob: float = 0.35,
+        command_prob: float = 0.20,
+        number_prob: float = 0.12,
+        digit_prob: float = 0.10,
+        free_prob: float = 0.05,
+        prose_prob: float = 0.25,
+        question_prob: float = 0.14,
+        conversation_prob: float = 0.14,
         oh_prob: float = 0.3,
         function_word_prob: float = 0.3,
     ) -> None:
-        self.words = list(_bundled_words() if words is None else words)
+        self.words = list(load_words() if words is None else words)
         bad = [w for w in self.words if not w or " " in w or normalize_text(w) != w]
         if bad or not self.words:
             raise ValueError(f"words must be non-empty normalized single words, got {bad[:5]}")
-        weights = (command_prob, number_prob, digit_prob, free_prob)
+        weights = (
+            command_prob,
+            number_prob,
+            digit_prob,
+            free_prob,
+            prose_prob,
+            question_prob,
+            conversation_prob,
+        )
         if min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f"mix weights must be >= 0 with a positive sum, got {weights}")
         self.weights = weights
         self.oh_prob, self.function_word_prob = oh_prob, function_word_prob
         vocab = set(self.words)
         self._function = [w for w in _SLOTS["function"] if w in vocab] or self.words
+        self.grammar = _grammar()
         self._kinds: tuple[Callable[[random.Random], str], ...] = (
             lambda rng: self._fill(rng.choice(COMMAND_TEMPLATES), rng),
             lambda rng: self._fill(rng.choice(NUMBER_TEMPLATES), rng),
             self._digit_phrase,
             self._free_sequence,
+            self.grammar.prose,
+            self.grammar.question,
+            self.grammar.conversation,
         )
 
     def sample(self, rng: random.Random) -> str:
@@ -251,13 +266,19 @@ class SentenceGenerator:
             rng: Source of all randomness.
 
         Returns:
-            A normalized utterance of 2 to 15 words.
+            A normalized utterance of 2 to 15 words (read prose: up to 20).
         """
+        return self.sample_kind(rng)[1]
+
+    def sample_kind(self, rng: random.Random) -> tuple[str, str]:
+        """Like `sample`, also naming the kind of utterance (one of `KINDS`)."""
         while True:
-            kind = rng.choices(self._kinds, weights=self.weights)[0]
-            text = normalize_text(kind(rng))
-            if 2 <= len(text.split()) <= 15:
-                return text
+            index = rng.choices(range(len(self._kinds)), weights=self.weights)[0]
+            text = normalize_text(self._kinds[index](rng))
+            kind = self.KINDS[index]
+            limit = self.MAX_PROSE_WORDS if kind == "prose" else self.MAX_WORDS
+            if 2 <= len(text.split()) <= limit:
+                return kind, text
 
     def _fill(self, template: str, rng: random.Random) -> str:
         return _SLOT_RE.sub(lambda m: self._slot(m.group(1), rng), template)

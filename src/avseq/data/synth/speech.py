@@ -1,9 +1,11 @@
-"""The built-in spoken corpus: English utterances synthesised with espeak-ng, no downloads.
+"""The built-in spoken corpus: English utterances from two synthesizers, no downloads.
 
-Voices are (accent, variant) pairs; train, validation and test use disjoint sets of pairs,
-and validation/test sentences never occur in training, so test WER measures generalisation
-to unseen speakers and sentences rather than memorisation. Speaking rate and pitch are drawn
-per utterance. Noise and gain augmentation happen at load time (see `WaveAugment`).
+Each utterance is spoken by espeak-ng (formant synthesis; voices are (accent, variant) pairs)
+or by flite (diphone and clustergen voices, several built from recordings of real speakers),
+mixed per utterance by `flite_share`. Train, validation and test use disjoint espeak-ng voices;
+one flite voice (`unseen_voice`) is never trained on and forms the `test_unseen_voice` split;
+validation and test sentences never occur in training. Speaking rate and pitch are drawn per
+utterance. Channel augmentation (noise, reverberation, codecs...) happens at load time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from rich.progress import Progress
 
 from avseq.data.speech.manifest import write_manifest
-from avseq.data.synth import espeak
+from avseq.data.synth import espeak, flite
 from avseq.data.synth.sentences import SentenceGenerator
 from avseq.errors import AvseqError
 from avseq.media.audio import to_mono_resampled
@@ -88,8 +90,9 @@ VARIANTS = (
     "shelby",
     "norbert",
 )
-SPLITS = ("train", "val", "test")
-GENERATOR_VERSION = 2  # part of the corpus hash: bump when generation changes its output
+UNSEEN_VOICE_SPLIT = "test_unseen_voice"
+SPLITS = ("train", "val", "test", UNSEEN_VOICE_SPLIT)
+GENERATOR_VERSION = 3  # part of the corpus hash: bump when generation changes its output
 
 
 @dataclass
@@ -105,6 +108,12 @@ class CorpusSpec:
         rate_wpm: (low, high) speaking rate in words per minute.
         pitch: (low, high) espeak-ng pitch, 0-99.
         val_voices, test_voices: fraction of (accent, variant) voices held out for each split.
+        flite_share: fraction of train and validation utterances spoken by flite (the test
+            split stays espeak-ng only: unseen espeak-ng voices).
+        flite_voices: flite voices of train and validation.
+        unseen_voice: the flite voice of `test_unseen_voice`, never trained on.
+        unseen_hours: audio in `test_unseen_voice`.
+        stretch: (low, high) flite duration factor (> 1 slower).
     """
 
     root: str = "data/speech_synth"
@@ -120,6 +129,29 @@ class CorpusSpec:
     test_voices: float = 0.12
     accents: tuple[str, ...] = field(default=ACCENTS)
     variants: tuple[str, ...] = field(default=VARIANTS)
+    flite_share: float = 0.5
+    flite_voices: tuple[str, ...] = ("kal", "kal16", "awb", "slt")
+    unseen_voice: str = "rms"
+    unseen_hours: float = 0.2
+    stretch: tuple[float, float] = (0.8, 1.25)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.flite_share <= 1:
+            raise AvseqError(f"corpus.flite_share must be in [0, 1], got {self.flite_share}")
+        for voice in (*self.flite_voices, self.unseen_voice):
+            if voice not in flite.VOICES:
+                raise AvseqError(
+                    f"corpus: flite has no voice {voice!r} ({', '.join(flite.VOICES)})"
+                )
+        if self.unseen_voice in self.flite_voices:
+            raise AvseqError(
+                f"corpus.unseen_voice {self.unseen_voice!r} is also in corpus.flite_voices: "
+                "the unseen-voice split must not be trained on"
+            )
+
+    @property
+    def uses_flite(self) -> bool:
+        return (self.flite_share > 0 and bool(self.flite_voices)) or self.unseen_hours > 0
 
     def settings(self) -> dict:
         d = asdict(self)
@@ -137,8 +169,11 @@ class CorpusSpec:
         return self.path / f"{split}.jsonl"
 
 
+FLITE_PREFIX = "flite:"  # voice names of flite utterances in the manifests, e.g. "flite:slt"
+
+
 def split_voices(spec: CorpusSpec) -> dict[str, list[str]]:
-    """Disjoint voice lists per split, e.g. {"train": ["en-us+m3", ...], ...}."""
+    """Disjoint espeak-ng voice lists per split, e.g. {"train": ["en-us+m3", ...], ...}."""
     voices = [f"{a}+{v}" if v else a for a in spec.accents for v in spec.variants]
     random.Random(spec.seed).shuffle(voices)
     n_test = max(1, round(len(voices) * spec.test_voices))
@@ -150,14 +185,41 @@ def split_voices(spec: CorpusSpec) -> dict[str, list[str]]:
     }
 
 
+def _plan_voice(spec: CorpusSpec, split: str, espeak_voices: list[str], rng: random.Random) -> dict:
+    """Engine, voice, rate and pitch of one utterance of `split`, and its words per second."""
+    if split == UNSEEN_VOICE_SPLIT:
+        voice = spec.unseen_voice
+    elif split != "test" and spec.flite_voices and rng.random() < spec.flite_share:
+        voice = rng.choice(spec.flite_voices)
+    else:
+        rate = rng.randint(*spec.rate_wpm)
+        # espeak-ng speaks ~15% faster than its nominal words per minute
+        job = {"voice": rng.choice(espeak_voices), "rate": rate, "pitch": rng.randint(*spec.pitch)}
+        return {**job, "words_per_second": rate / 60 / 0.85}
+    stretch = round(rng.uniform(*spec.stretch), 3)
+    pitch = round(rng.uniform(*flite.PITCH_HZ[voice]), 1)
+    return {
+        "voice": FLITE_PREFIX + voice,
+        "stretch": stretch,
+        "pitch": pitch,
+        "words_per_second": 2.8 / stretch,
+    }
+
+
 def plan_jobs(spec: CorpusSpec) -> dict[str, list[dict]]:
     """Chooses text, voice, rate and pitch of every utterance (cheap, deterministic)."""
     voices = split_voices(spec)
-    hours = {"train": spec.train_hours, "val": spec.val_hours, "test": spec.test_hours}
+    hours = {
+        "train": spec.train_hours,
+        "val": spec.val_hours,
+        "test": spec.test_hours,
+        UNSEEN_VOICE_SPLIT: spec.unseen_hours,
+    }
     sentences = SentenceGenerator()
     held_out: set[str] = set()
     jobs: dict[str, list[dict]] = {}
-    for split in ("test", "val", "train"):  # held-out texts first, so training can avoid them
+    # held-out texts first, so training can avoid them
+    for split in (UNSEEN_VOICE_SPLIT, "test", "val", "train"):
         rng = random.Random(f"{spec.seed}-{split}")
         budget, planned, split_jobs = hours[split] * 3600, 0.0, []
         while planned < budget:
@@ -166,18 +228,11 @@ def plan_jobs(spec: CorpusSpec) -> dict[str, list[dict]]:
                 continue
             if split != "train":
                 held_out.add(text)
-            rate = rng.randint(*spec.rate_wpm)
-            job = {
-                "id": f"{split}-{len(split_jobs):06d}",
-                "text": text,
-                "voice": rng.choice(voices[split]),
-                "rate": rate,
-                "pitch": rng.randint(*spec.pitch),
-                "pad": (round(rng.uniform(0.02, 0.3), 3), round(rng.uniform(0.02, 0.3), 3)),
-            }
-            # espeak-ng speaks ~15% faster than its nominal words per minute (measured here);
-            # the manifest records the real durations
-            planned += sum(job["pad"]) + 0.85 * len(text.split()) * 60 / rate
+            job = {"id": f"{split}-{len(split_jobs):06d}", "text": text}
+            job.update(_plan_voice(spec, split, voices.get(split, voices["test"]), rng))
+            job["pad"] = (round(rng.uniform(0.02, 0.3), 3), round(rng.uniform(0.02, 0.3), 3))
+            # an estimate for the budget; the manifest records the real durations
+            planned += sum(job["pad"]) + len(text.split()) / job.pop("words_per_second")
             split_jobs.append(job)
         jobs[split] = split_jobs
     return jobs
@@ -186,17 +241,23 @@ def plan_jobs(spec: CorpusSpec) -> dict[str, list[dict]]:
 def synthesize(
     text: str,
     voice: str,
-    rate: int,
-    pitch: int,
+    rate: float,
+    pitch: float,
     sample_rate: int,
     pad: tuple[float, float] = (0.0, 0.0),
 ) -> torch.Tensor:
-    """Speaks `text` with espeak-ng; returns a (T,) float32 waveform at `sample_rate`.
+    """Speaks `text`; returns a (T,) float32 waveform at `sample_rate`.
 
     Args:
+        voice: an espeak-ng voice ("en-us+m3"), or "flite:<voice>" ("flite:slt").
+        rate: espeak-ng words per minute, or flite's duration factor.
+        pitch: espeak-ng pitch (0-99), or flite's mean pitch in Hz.
         pad: seconds of silence added before and after the speech.
     """
-    data, rate_in = espeak.speak(text, voice, rate, pitch)
+    if voice.startswith(FLITE_PREFIX):
+        data, rate_in = flite.speak(text, voice.removeprefix(FLITE_PREFIX), rate, pitch)
+    else:
+        data, rate_in = espeak.speak(text, voice, int(rate), int(pitch))
     wave = to_mono_resampled(data, rate_in, sample_rate)
     before, after = (int(p * sample_rate) for p in pad)
     return torch.nn.functional.pad(wave, (before, after))
@@ -204,7 +265,8 @@ def synthesize(
 
 def _render(job: dict, out_dir: str, sample_rate: int) -> dict:
     torch.set_num_threads(1)
-    wave = synthesize(job["text"], job["voice"], job["rate"], job["pitch"], sample_rate, job["pad"])
+    rate = job["stretch"] if "stretch" in job else job["rate"]
+    wave = synthesize(job["text"], job["voice"], rate, job["pitch"], sample_rate, job["pad"])
     path = Path(out_dir) / f"{job['id']}.wav"
     tmp = path.with_suffix(".tmp.wav")
     sf.write(str(tmp), wave.numpy(), sample_rate, subtype="PCM_16")
@@ -215,6 +277,16 @@ def _render(job: dict, out_dir: str, sample_rate: int) -> dict:
         "text": job["text"],
         "voice": job["voice"],
     }
+
+
+def corpus_voices(spec: CorpusSpec) -> dict[str, list[str]]:
+    """Every voice each split may use."""
+    voices = split_voices(spec)
+    trained_flite = [FLITE_PREFIX + v for v in spec.flite_voices] if spec.flite_share else []
+    voices["train"] += trained_flite
+    voices["val"] += trained_flite
+    voices[UNSEEN_VOICE_SPLIT] = [FLITE_PREFIX + spec.unseen_voice] if spec.unseen_hours else []
+    return voices
 
 
 def _render_star(args: tuple) -> dict:
@@ -230,6 +302,11 @@ def generate_corpus(spec: CorpusSpec, force: bool = False) -> Path:
         return out
     if not espeak.available():
         raise AvseqError(f"espeak-ng is not installed; {espeak.INSTALL_HINT}")
+    if spec.uses_flite and not flite.available():
+        raise AvseqError(
+            f"flite is not installed; {flite.INSTALL_HINT} (or set data.corpus.flite_share=0 "
+            "data.corpus.unseen_hours=0 for an espeak-ng-only corpus)"
+        )
     jobs = plan_jobs(spec)
     wav_dir = out / "wav"
     wav_dir.mkdir(parents=True, exist_ok=True)
