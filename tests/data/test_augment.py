@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from avseq.data.speech.augment import WaveAugment
+from avseq.data.speech.augment import WaveAugment, readable_sample
 from avseq.data.speech.rooms import room_bank
 from avseq.errors import AvseqError
 
@@ -137,3 +137,17 @@ def test_gain_stays_within_its_range_and_off_means_unchanged() -> None:
 def test_bad_settings_are_one_line_errors(setting: dict, message: str) -> None:
     with pytest.raises(AvseqError, match=message):
         WaveAugment(**setting)
+
+
+def test_background_speech_leaves_out_unreadable_files(tmp_path: Path) -> None:
+    """A training list with a broken file (which the data checks skip) still trains: background
+    speech is drawn only from files that open."""
+    good = tmp_path / "good.wav"
+    sf.write(str(good), voiced(0.5).numpy(), RATE)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF not really a wave file")
+    aug = WaveAugment(**OFF, babble_prob=1.0)
+    aug.set_background([broken, tmp_path / "missing.wav", good])
+    assert readable_sample(aug.background, 10) == [str(good)]
+    wave = voiced(0.5)
+    assert not torch.equal(aug(wave, seeded(0)), wave)

@@ -14,6 +14,7 @@ in any worker and in a resumed run.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,10 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
 from avseq.errors import AvseqError
+
+log = logging.getLogger(__name__)
+BACKGROUND_FILES = 500  # background speech is drawn from this many training utterances
 
 
 @contextmanager
@@ -42,6 +47,23 @@ def seeded_globals(seed: int | None) -> Iterator[None]:
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
+
+
+def readable_sample(paths: Sequence[str], count: int) -> list[str]:
+    """Up to `count` of `paths` (a fixed random sample) that soundfile can open: background
+    speech never reads a file the data checks would skip."""
+    order = list(paths)
+    random.Random(0).shuffle(order)
+    good: list[str] = []
+    for path in order:
+        try:
+            if sf.info(path).frames > 0:
+                good.append(path)
+        except (RuntimeError, OSError):  # soundfile.LibsndfileError is a RuntimeError
+            continue
+        if len(good) == count:
+            break
+    return good
 
 
 def _check_prob(name: str, value: float) -> float:
@@ -157,8 +179,9 @@ class WaveAugment:
                 A.ApplyImpulseResponse(room_bank(rooms_dir, rooms, self.sample_rate), p=reverb_p)
             )
         babble_p, (low, high) = s["babble"]
-        if babble_p and self.background:
-            stages.append(A.AddBackgroundNoise(self.background, low, high, p=babble_p))
+        background = readable_sample(self.background, BACKGROUND_FILES) if babble_p else []
+        if background:
+            stages.append(A.AddBackgroundNoise(background, low, high, p=babble_p))
         noise_p, (low, high) = s["noise"]
         if noise_p:
             stages.append(A.AddColorNoise(low, high, min_f_decay=-6.0, max_f_decay=0.0, p=noise_p))
@@ -189,10 +212,13 @@ class WaveAugment:
             self._chain = self._build()
         if self._chain is not None and wave.numel():
             seed = int(torch.randint(2**62, (), generator=generator)) if generator else None
-            with seeded_globals(seed):
-                out = self._chain(
-                    samples=wave.numpy().astype(np.float32), sample_rate=self.sample_rate
-                )
-            wave = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+            try:
+                with seeded_globals(seed):
+                    out = self._chain(
+                        samples=wave.numpy().astype(np.float32), sample_rate=self.sample_rate
+                    )
+                wave = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+            except Exception as err:  # one odd item must not end a training run
+                log.warning("augmentation failed (item left as it is): %s", err)
         peak = wave.abs().max() if wave.numel() else wave.new_zeros(())
         return wave / peak if peak > 1 else wave
