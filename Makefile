@@ -13,6 +13,8 @@ DECODE ?= $(if $(wildcard $(WORD_LM)),--decoder ctc-beam --lm $(WORD_LM),--decod
 # the splits evaluate-speech scores: the espeak-ng test split and the flite voice never trained on
 SPEECH_SPLITS ?= test test_unseen_voice
 VIDEO_CKPT ?= runs/video/latest/checkpoints/best.ckpt
+# further splits evaluate-video scores: the built-in clips drawn by another renderer
+VIDEO_SPLITS ?= test_other
 JOINT_CKPT ?= runs/speech_joint/latest/checkpoints/best.ckpt
 LM_CKPT ?= runs/speech_lm/latest/checkpoints/best.ckpt
 JOINT_WORD_LM ?= $(abspath $(dir $(JOINT_CKPT))../words-3gram.arpa)
@@ -75,8 +77,12 @@ data-video: setup ## Generate the built-in clips with captions (cached; ARGS="da
 train-video: setup ## Train the joint action recognizer + captioner (ARGS="trainer=gpu ...")
 	$(AVSEQ) train experiment=video $(ARGS)
 
-evaluate-video: setup ## Evaluate a video checkpoint: test split (+ the compositional split for built-in captions) (VIDEO_CKPT=path/to.ckpt)
+evaluate-video: setup ## Evaluate a video checkpoint: test split (+ the compositional split for built-in captions) and the clips of the held-out renderer (VIDEO_CKPT=path/to.ckpt VIDEO_SPLITS=)
 	$(AVSEQ) evaluate --checkpoint $(VIDEO_CKPT) $(ARGS)
+	@set -e; for split in $(VIDEO_SPLITS); do \
+	  echo "== $$split"; \
+	  $(AVSEQ) evaluate --checkpoint $(VIDEO_CKPT) --split $$split $(ARGS); \
+	done
 
 bench-video: setup ## Training throughput (Lightning vs plain PyTorch), data wait, classify and caption speed
 	$(PY) -m avseq.bench.video $(ARGS)

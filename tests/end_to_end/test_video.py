@@ -31,7 +31,8 @@ TINY_MODEL = [
 @pytest.fixture(scope="module")
 def video_corpus(tmp_path_factory) -> VideoCorpusSpec:
     root = tmp_path_factory.mktemp("clips")
-    spec = VideoCorpusSpec(root=str(root), n_train=24, n_val=12, n_test=12, n_comp=12, size=64)
+    sizes = {"n_train": 24, "n_val": 12, "n_test": 12, "n_comp": 12, "n_other": 12}
+    spec = VideoCorpusSpec(root=str(root), size=64, **sizes)
     generate_video_corpus(spec)
     return spec
 
@@ -44,6 +45,7 @@ def overrides(spec: VideoCorpusSpec, runs: Path, *extra: str) -> list[str]:
         f"data.corpus.n_val={spec.n_val}",
         f"data.corpus.n_test={spec.n_test}",
         f"data.corpus.n_comp={spec.n_comp}",
+        f"data.corpus.n_other={spec.n_other}",
         f"data.corpus.size={spec.size}",
         "data.size=32",
         "data.num_frames=8",
@@ -122,7 +124,7 @@ def test_evaluate_reports_accuracy_confusion_and_order_check(trained: dict, caps
     assert all(isinstance(r["caption"], str) and len(r["references"]) == 10 for r in rows)
 
 
-def test_evaluate_the_compositional_split_from_the_captions_file(trained: dict, tmp_path) -> None:
+def test_evaluate_the_compositional_and_other_renderer_splits(trained: dict, tmp_path) -> None:
     spec = trained["spec"]
     ckpt = trained["result"]["best_checkpoint"]
     args = ["evaluate", "--checkpoint", ckpt, "--workers", "0", "--beam", "1"]
@@ -131,6 +133,11 @@ def test_evaluate_the_compositional_split_from_the_captions_file(trained: dict, 
     summary = json.loads((tmp_path / "caption_summary.json").read_text())
     assert summary["videos"] == spec.n_comp and summary["beam"] == 1
     assert not (tmp_path / "summary.json").exists()  # no labelled list given: captions only
+    assert main([*args[:-4], "--split", "test_other"]) == 0  # actions and captions, by name
+    out = Path(ckpt).parent.parent / "eval" / f"{Path(ckpt).stem}-test_other"
+    rows = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == spec.n_other and all("/clips/test_other/" in r["video"] for r in rows)
+    assert json.loads((out / "caption_summary.json").read_text())["slot_videos"] == spec.n_other
 
 
 def write_ffmpeg_style_video(path: Path, seconds: float, fps: int, codec: str, size: tuple) -> Path:

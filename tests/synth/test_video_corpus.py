@@ -25,10 +25,10 @@ from avseq.data.synth.video_plan import (
 )
 from avseq.data.synth.video_render import render_clip
 from avseq.errors import AvseqError
-from avseq.media.video import write_mp4
+from avseq.media.video import read_clip
 from avseq.text.video_language import ACTIONS, COLOURS, REVERSED_ACTION, SHAPES
 
-TINY = {"n_train": 14, "n_val": 2, "n_test": 3, "n_comp": 3, "size": 64, "seed": 1}
+TINY = {"n_train": 14, "n_val": 2, "n_test": 3, "n_comp": 3, "n_other": 2, "size": 64, "seed": 1}
 ORDER_FREE = {"bounce", "stay"}  # the classes whose clips played backwards show the same action
 
 
@@ -47,10 +47,10 @@ def read_annotations(path: Path) -> list[tuple[str, int]]:
     return rows
 
 
-def decode(path: Path) -> tuple[np.ndarray, float]:
+def decode(path: Path, codec: str = "h264") -> tuple[np.ndarray, float]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.name == codec
         assert stream.codec_context.pix_fmt == "yuv420p"
         rate = float(stream.average_rate)
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
@@ -65,7 +65,7 @@ def test_label_order_is_the_same_in_every_corpus_file_and_every_corpus(
     assert json.loads((tiny.path / "corpus.json").read_text())["classes"] == names
     assert json.loads(tiny.captions.read_text())["info"]["classes"] == names
     # the order is not drawn: another seed and frame size give the same labels
-    one_each = {"n_train": 1, "n_val": 1, "n_test": 1, "n_comp": 1}
+    one_each = {"n_train": 1, "n_val": 1, "n_test": 1, "n_comp": 1, "n_other": 1}
     other = VideoCorpusSpec(root=str(tmp_path), seed=5, size=32, workers=1, **one_each)
     generate_video_corpus(other)
     assert other.classes.read_bytes() == tiny.classes.read_bytes()
@@ -89,7 +89,7 @@ def test_corpus_files_parse_and_clips_decode(tiny: VideoCorpusSpec) -> None:
     assert tiny.classes.read_text().splitlines() == list(ACTIONS)
     captions = json.loads(tiny.captions.read_text())
     videos = {v["video_id"]: v for v in captions["videos"]}
-    counts = {"train": 14, "val": 2, "test": 3, "test_comp": 3}
+    counts = {"train": 14, "val": 2, "test": 3, "test_comp": 3, "test_other": 2}
     seen = set()
     for split in SPLITS:
         rows = read_annotations(tiny.annotations(split))
@@ -99,10 +99,11 @@ def test_corpus_files_parse_and_clips_decode(tiny: VideoCorpusSpec) -> None:
             video = videos[Path(rel).stem]
             assert (video["path"], video["category"], video["split"]) == (rel, label, split)
             assert ACTIONS[label] == video["action"]
-            frames, rate = decode(root / rel)
-            assert frames.shape == (video["num_frames"], 64, 64, 3)
-            assert video["num_frames"] >= 16
-            assert rate == video["fps"] and video["fps"] in video_plan.FPS_CHOICES
+            frames, rate = decode(root / rel, video["codec"])
+            assert frames.shape == (video["num_frames"], video["height"], video["width"], 3)
+            assert video["num_frames"] >= 16 and min(video["width"], video["height"]) >= 32
+            rates = (25,) if split == "test_other" else video_plan.FPS_CHOICES
+            assert rate == video["fps"] and video["fps"] in rates
             assert video["duration"] == pytest.approx(video["num_frames"] / video["fps"], abs=1e-3)
             seen.add(Path(rel).stem)
     assert seen == set(videos)  # no clip without an annotation line, and vice versa
@@ -147,7 +148,10 @@ def test_same_seed_same_corpus_whatever_the_workers(tiny: VideoCorpusSpec, tmp_p
     for name in ["captions.json", "classes.txt"] + [f"{s}.txt" for s in SPLITS]:
         assert (again.path / name).read_bytes() == (tiny.path / name).read_bytes(), name
     for rel, _ in read_annotations(tiny.annotations("train"))[:4]:
-        assert (again.path / rel).read_bytes() == (tiny.path / rel).read_bytes()
+        # the same frames (libx264 does not always write the same bytes for them on a loaded
+        # machine, so the decoded pictures are compared)
+        a, b = read_clip(again.path / rel, 64), read_clip(tiny.path / rel, 64)
+        assert a.shape == b.shape and np.abs(a.astype(int) - b).mean() < 2
     other = VideoCorpusSpec(root=str(tmp_path), **{**TINY, "seed": 2})
     assert other.path != again.path
     assert plan_jobs(other)["train"][0] != plan_jobs(again)["train"][0]
@@ -182,7 +186,15 @@ def _write_two_clips_then_fail(args: tuple) -> int:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("n_train", 0), ("n_comp", -3), ("size", 63), ("size", 16), ("workers", 0), ("name", "a/b")],
+    [
+        ("n_train", 0),
+        ("n_comp", -3),
+        ("n_other", 0),
+        ("size", 63),
+        ("size", 16),
+        ("workers", 0),
+        ("name", "a/b"),
+    ],
 )
 def test_bad_settings_are_one_line_errors_naming_the_value(key: str, value) -> None:
     with pytest.raises(AvseqError) as err:
@@ -227,7 +239,7 @@ def test_compositional_hold_out() -> None:
     train = [combo(j) for j in jobs["train"]]
     assert {c for c, _, _ in train} == set(COLOURS)
     assert {s for _, s, _ in train} == set(SHAPES)
-    for split in SPLITS:  # balanced classes
+    for split in video_plan.SPLITS:  # balanced classes
         counts = Counter(j["main"]["action"] for j in jobs[split])
         assert set(counts) == set(ACTIONS) and max(counts.values()) - min(counts.values()) <= 1
     assert all(j["label"] == ACTIONS.index(j["main"]["action"]) for j in jobs["train"])
@@ -239,13 +251,15 @@ def test_planned_objects_fit_and_distractors_are_small() -> None:
     for job in jobs["train"]:
         main, other = job["main"], job["distractor"]
         assert not (main["shape"] == "circle" and main["action"].startswith("rotate"))
-        n = job["num_frames"]
-        assert n >= 16 and 1.6 - 1 / job["fps"] <= n / job["fps"] <= 3.2 + 1 / job["fps"]
+        n, unit, w, h = job["num_frames"], job["size"], job["width"], job["height"]
+        assert unit == min(w, h) and w % 2 == h % 2 == 0
+        lo, hi = video_plan.CLIP_SECONDS
+        assert n >= 16 and lo - 1 / job["fps"] <= n / job["fps"] <= max(hi, 16 / job["fps"]) + 0.1
         for obj in (main, other) if other else (main,):
-            x, y, r, _, _ = video_render._trajectory(obj, n, job["size"])
+            x, y, r, _, _ = video_render._trajectory(obj, n, unit)
             reach = video_render.EXTENT[obj["shape"]] * r
-            assert (x - reach).min() >= 0 and (x + reach).max() <= job["size"]
-            assert (y - reach).min() >= 0 and (y + reach).max() <= job["size"]
+            assert (x - reach).min() >= 0 and (x + reach).max() <= w
+            assert (y - reach).min() >= 0 and (y + reach).max() <= h
         main_r = video_render._trajectory(main, n, job["size"])[2]
         if other is not None:
             with_distractor += 1
@@ -260,8 +274,11 @@ def test_planned_objects_fit_and_distractors_are_small() -> None:
 
 
 def clean_job(action: str, shape: str = "square", seed: int = 0, size: int = 64) -> dict:
-    """A red main object, no distractor, no camera jitter, no pixel noise."""
-    return plan_clip(random.Random(seed), action, "red", shape, size, distractor=False, noise=False)
+    """A solid red main object on a varied background, no distractor, no camera jitter, no
+    pixel noise."""
+    job = plan_clip(random.Random(seed), action, "red", shape, size, distractor=False, noise=False)
+    job["main"]["style"] = {"fill": "solid", "hard": False, "shade": None, "rim": None}
+    return job
 
 
 def red_masks(frames: np.ndarray) -> np.ndarray:
@@ -300,11 +317,11 @@ def test_moves_go_the_named_way(seed: int) -> None:
         frames, _ = render_clip(clean_job(action, "circle", seed))
         c = centroids(red_masks(frames))
         travel = (c[-1] - c[0]) * sign
-        assert travel[axis] > 0.25 * 64, action
+        assert travel[axis] > 0.18 * 64, action
         assert abs(c[-1, 1 - axis] - c[0, 1 - axis]) < 0.06 * 64, action  # only a slight drift
         assert np.all(np.diff(c[:, axis]) * sign > -0.2), action  # steady, no going back
         back = centroids(red_masks(frames[::-1]))  # played backwards: the other way
-        assert (back[-1, axis] - back[0, axis]) * sign < -0.25 * 64, action
+        assert (back[-1, axis] - back[0, axis]) * sign < -0.18 * 64, action
 
 
 @pytest.mark.parametrize("shape", ["square", "triangle", "star", "cross"])
@@ -316,29 +333,29 @@ def test_rotations_turn_the_named_way_on_screen(shape: str) -> None:
         masks = red_masks(frames)
         turned = screen_rotation(masks, fold)
         assert turned == pytest.approx(math.degrees(job["main"]["spin"]), rel=0.15)
-        assert 80 < turned < 250
+        assert 100 < turned < 420
         assert screen_rotation(masks[::-1], fold) == pytest.approx(-turned)
         c = centroids(masks)
         assert np.abs(c - c[0]).max() < 1.0  # turns in place
 
         frames, _ = render_clip(clean_job("rotate_counterclockwise", shape, seed, size=96))
-        assert -250 < screen_rotation(red_masks(frames), fold) < -80
+        assert -420 < screen_rotation(red_masks(frames), fold) < -100
 
 
 def test_size_and_visibility_changes() -> None:
     for seed in range(3):
         areas = red_masks(render_clip(clean_job("grow", "star", seed))[0]).sum(axis=(1, 2))
-        assert areas[-1] > 3.5 * areas[0] and np.all(np.diff(areas) >= -2)
+        assert areas[-1] > 2.2 * areas[0] and np.all(np.diff(areas) >= -2)
         areas = red_masks(render_clip(clean_job("shrink", "cross", seed))[0]).sum(axis=(1, 2))
-        assert areas[0] > 3.5 * areas[-1]
+        assert areas[0] > 2.2 * areas[-1]
 
         job = clean_job("appear", "triangle", seed)
         areas = red_masks(render_clip(job)[0]).sum(axis=(1, 2))
         n = len(areas)
-        assert areas[: int(0.2 * n)].max() == 0 and areas[-1] > 100
+        assert areas[: int(0.15 * n)].max() == 0 and areas[-1] > 10
         assert np.all(np.diff(areas) >= -2)  # once there, it stays
         areas = red_masks(render_clip(clean_job("disappear", "triangle", seed))[0]).sum((1, 2))
-        assert areas[0] > 100 and areas[-int(0.2 * n) :].max() == 0
+        assert areas[0] > 10 and areas[-int(0.15 * n) :].max() == 0
 
         masks = red_masks(render_clip(clean_job("stay", "square", seed))[0])
         c, areas = centroids(masks), masks.sum(axis=(1, 2))
@@ -379,18 +396,5 @@ def test_rendering_is_deterministic_and_noise_is_per_frame() -> None:
     assert np.array_equal(a, b) and fps == job["fps"] and a.dtype == np.uint8
     diff = a[1:].astype(float) - a[:-1]
     assert 3 < diff.std() < 8  # independent noise in consecutive frames (sqrt(2) * 4)
-    background = np.median(a[0].reshape(-1, 3), axis=0)
-    assert background.max() < 130  # dark, so every colour stands out
-
-
-def test_write_mp4_round_trip(tmp_path) -> None:
-    job = plan_clip(random.Random(2), "move_right", "yellow", "cross", 64, noise=False)
-    frames, fps = render_clip(job)
-    path = tmp_path / "clip.mp4"
-    write_mp4(path, frames, fps)
-    decoded, rate = decode(path)
-    assert rate == fps and decoded.shape == frames.shape
-    assert np.abs(decoded.astype(float) - frames).mean() < 4
-    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
-    with pytest.raises(AvseqError, match="even"):
-        write_mp4(tmp_path / "odd.mp4", np.zeros((16, 63, 64, 3), np.uint8), 10)
+    background = np.median(a[0].reshape(-1, 3), axis=0)  # the object stands out from it
+    assert np.linalg.norm(background - job["main"]["rgb"]) > 80

@@ -14,7 +14,7 @@ from avseq.data.video.captions import load_captions
 from avseq.errors import AvseqError
 from avseq.evaluation.action import evaluate_action
 from avseq.evaluation.caption import captioned_clips, evaluate_captions
-from avseq.evaluation.paths import default_eval_dir
+from avseq.evaluation.paths import default_eval_dir, split_annotations
 from avseq.inference.video import ActionClassifier, VideoCaptioner
 from avseq.models.checkpoint import VIDEO_TASKS, load_checkpoint
 
@@ -28,7 +28,9 @@ class VideoEvalRequest:
     Args:
         annotations: video annotations with labels (actions; captions joined by path).
         captions: MSR-VTT-style captions JSON with the references.
-        split: the captions file's split to score (default "test").
+        split: the split to score (default "test"). With no annotations or captions given, a
+            `<split>.txt` beside the recorded test annotations is scored (actions and captions;
+            the built-in clips' `test_comp` and `test_other`), else the captions file's split.
         video_root: folder relative video paths point into.
         output_dir: where the reports go (default: `default_eval_dir`).
     """
@@ -55,13 +57,16 @@ class VideoEvalResult:
 
 def evaluate_video(req: VideoEvalRequest) -> list[VideoEvalResult]:
     """Scores `req.checkpoint`; with no split given, the built-in clips' compositional split is
-    scored beside the test split (in `<output>/test_comp`)."""
+    scored beside the test split (in `<output>/test_comp`). `split="test_other"` scores the
+    built-in clips drawn by another renderer (in `eval/<checkpoint>-test_other`)."""
     meta = load_checkpoint(req.checkpoint, VIDEO_TASKS)["avseq"]
     clip = meta.get("clip") or {}
     given = req.annotations is not None or req.captions is not None
     annotations = req.annotations
     if annotations is None and req.split is None:
         annotations = clip.get("test_annotations")
+    elif not given:  # a named split: the built-in clips keep its annotation file too
+        annotations = split_annotations(clip.get("test_annotations"), req.split)
     captions = req.captions or clip.get("captions")
     if annotations is None and not captions:
         raise AvseqError(

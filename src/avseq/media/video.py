@@ -3,7 +3,7 @@ small square RGB frames out.
 
 Frames are resized on decode by FFmpeg's scaler (short side to `size`, then a centre crop), so
 even a 1080p file costs little memory. Everything that can go wrong with a file becomes a
-one-line `BadVideoError` naming it. `write_mp4` writes frames as an H.264 MP4.
+one-line `BadVideoError` naming it. `write_mp4` writes frames as an H.264, VP9 or MPEG-4 MP4.
 """
 
 from __future__ import annotations
@@ -259,23 +259,48 @@ def sample_indices(
     return np.minimum((np.arange(n) + pos) * seg, num_frames - 1).astype(np.int64)
 
 
-def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 23) -> None:
-    """Writes (T, H, W, 3) uint8 RGB frames as an H.264 (yuv420p) MP4, atomically."""
+# codec name -> (FFmpeg encoder, its options for quality `q`): `q` is the CRF for h264 (0-51)
+# and vp9 (0-63), the fixed quantiser for mpeg4 (MPEG-4 Part 2, 1-31)
+MP4_CODECS: dict[str, tuple[str, Callable[[int], dict[str, str]]]] = {
+    "h264": ("libx264", lambda q: {"crf": str(q), "preset": "veryfast"}),
+    "vp9": (
+        "libvpx-vp9",
+        lambda q: {"crf": str(q), "b": "0", "deadline": "realtime", "cpu-used": "8"},
+    ),
+    "mpeg4": ("mpeg4", lambda q: {"qmin": str(q), "qmax": str(q)}),
+}
+
+
+def write_mp4(
+    path: str | os.PathLike,
+    frames: np.ndarray,
+    fps: float,
+    crf: int = 23,
+    codec: str = "h264",
+) -> None:
+    """Writes (T, H, W, 3) uint8 RGB frames as a yuv420p MP4, atomically.
+
+    codec: "h264" (libx264), "vp9" (libvpx-vp9) or "mpeg4" (MPEG-4 Part 2); `crf` is its
+    quality knob (see `MP4_CODECS`: lower is better).
+    """
     path = Path(path)
+    if codec not in MP4_CODECS:
+        raise AvseqError(f"{path}: codec must be one of {tuple(MP4_CODECS)}, got {codec!r}")
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise AvseqError(f"{path}: expected (T, H, W, 3) uint8 frames, got {frames.shape}")
     height, width = frames.shape[1:3]
     if height % 2 or width % 2:
-        raise AvseqError(f"{path}: H.264 yuv420p needs an even frame size, got {width}x{height}")
+        raise AvseqError(f"{path}: yuv420p needs an even frame size, got {width}x{height}")
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
     rate = round(fps) if float(fps).is_integer() else fps
+    encoder, options = MP4_CODECS[codec]
     try:
         with av.open(str(tmp), mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=rate)
+            stream = container.add_stream(encoder, rate=rate)
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
             stream.codec_context.thread_count = 1
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+            stream.options = options(int(crf))
             for frame in frames:
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
             container.mux(stream.encode(None))

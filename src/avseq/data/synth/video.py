@@ -1,7 +1,10 @@
 """The built-in action-clip corpus: short MP4 clips of 2-D shapes performing actions.
 
-Each clip shows one main object (a coloured shape) doing one of twelve actions on a dark
-textured background, sometimes with a smaller distractor object doing something else.
+Each clip shows one main object (a coloured shape) doing one of twelve actions, sometimes with a
+smaller distractor object doing something else. How a clip looks is drawn widely
+(`video_look`): frame size and aspect ratio, flat, gradient, textured, striped or cluttered
+backgrounds, light or dark, filled, shaded or outlined objects with soft or hard edges, fades
+and pops, and H.264 (several CRFs), VP9 or MPEG-4 encoding.
 Ten of the twelve classes come in time-reversed pairs (move left / move right, appear /
 disappear, ...) whose clips differ only in frame order, so a model has to use temporal order
 to tell them apart; `video_plan.reverse_job` turns a clip's recipe into its exact time reverse.
@@ -10,12 +13,17 @@ A deterministic tenth of the (colour, shape, action) combinations never occurs a
 object of train, val or test clips; the `test_comp` split consists only of them (a
 compositional generalisation test). Every clip has several English reference captions.
 
+The `test_other` split is drawn by another renderer (`video_heldout`: Pillow polygons on
+plain noisy 320x240 frames), to tell whether a model learned the actions or this generator's
+look. Neither it nor `test_comp` is used for training or model selection.
+
 Every random choice of a clip is planned up front (`video_plan`), then clips are rendered
 (`video_render`) and written (`avseq.media.video.write_mp4`) in parallel worker processes.
 
 Layout of a corpus folder (`root/<name>-<hash>/`):
-    clips/<split>/<video_id>.mp4        H.264, yuv420p
-    train.txt val.txt test.txt test_comp.txt   lines "clips/<split>/<video_id>.mp4 <label>"
+    clips/<split>/<video_id>.mp4        H.264, VP9 or MPEG-4 Part 2; yuv420p
+    train.txt val.txt test.txt test_comp.txt test_other.txt
+                                        lines "clips/<split>/<video_id>.mp4 <label>"
     classes.txt                         one class name per line, in label order
     captions.json                       MSR-VTT style {"info", "videos", "sentences"}
     corpus.json                         settings and statistics, written last
@@ -34,12 +42,13 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from avseq.data.synth.video_plan import (
-    COMPOSITIONAL_SPLIT,
-    SPLITS,
-    held_out_combos,
-    plan_jobs,
+from avseq.data.synth.video_heldout import (
+    OTHER_RENDERER_SPLIT,
+    plan_other_clip,
+    render_other_clip,
 )
+from avseq.data.synth.video_plan import COMPOSITIONAL_SPLIT, held_out_combos, plan_jobs
+from avseq.data.synth.video_plan import SPLITS as PLANNED_SPLITS
 from avseq.data.synth.video_render import render_clip
 from avseq.errors import AvseqError
 from avseq.media.video import write_mp4
@@ -48,6 +57,7 @@ from avseq.text.video_language import ACTIONS, CAPTIONS_PER_CLIP
 __all__ = [
     "COMPOSITIONAL_SPLIT",
     "GENERATOR_VERSION",
+    "OTHER_RENDERER_SPLIT",
     "SPLITS",
     "VideoCorpusSpec",
     "generate_video_corpus",
@@ -55,7 +65,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # part of the corpus hash: bump when generation changes its output
+GENERATOR_VERSION = 4  # part of the corpus hash: bump when generation changes its output
+SPLITS = (*PLANNED_SPLITS, OTHER_RENDERER_SPLIT)
 
 
 @dataclass
@@ -68,7 +79,9 @@ class VideoCorpusSpec:
         seed: all random choices derive from it (same seed, same corpus).
         n_train, n_val, n_test: clips per split (classes balanced within each).
         n_comp: clips of the `test_comp` split (held-out colour-shape-action combinations).
-        size: frame width and height in pixels (even, at least 32).
+        n_other: clips of the `test_other` split (drawn by another renderer).
+        size: typical short side of the frames in pixels (even, at least 32); each clip's is
+            0.75, 1 or 1.25 times it, its aspect ratio 3:4 to 16:9.
         workers: parallel rendering processes (not part of the hash).
     """
 
@@ -79,11 +92,12 @@ class VideoCorpusSpec:
     n_val: int = 600
     n_test: int = 1200
     n_comp: int = 600
+    n_other: int = 120
     size: int = 96
     workers: int = 2
 
     def __post_init__(self) -> None:
-        for key in ("n_train", "n_val", "n_test", "n_comp", "workers"):
+        for key in ("n_train", "n_val", "n_test", "n_comp", "n_other", "workers"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise AvseqError(f"video corpus: {key} must be a positive integer, got {value!r}")
@@ -127,9 +141,35 @@ class VideoCorpusSpec:
 def _write_clip(args: tuple[dict, str]) -> int:
     """Renders one (job, path) pair and writes its MP4 (in a worker); returns its size."""
     job, path = args
-    frames, fps = render_clip(job)
-    write_mp4(path, frames, fps)
+    if job["split"] == OTHER_RENDERER_SPLIT:
+        frames, fps = render_other_clip(job)
+        write_mp4(path, frames, fps, crf=23, codec="h264")
+    else:
+        frames, fps = render_clip(job)
+        write_mp4(path, frames, fps, crf=job["quality"], codec=job["codec"])
     return os.path.getsize(path)
+
+
+def _other_jobs(spec: VideoCorpusSpec) -> list[dict]:
+    """The `test_other` split's plans, with the fields every job carries."""
+    jobs = []
+    for index in range(spec.n_other):
+        plan = plan_other_clip(spec.seed, index)
+        main = {k: plan[k] for k in ("colour", "shape", "action")}
+        plan.update(
+            video_id=f"{OTHER_RENDERER_SPLIT}_{index:06d}",
+            split=OTHER_RENDERER_SPLIT,
+            label=ACTIONS.index(plan["action"]),
+            main=main,
+            distractor=None,
+            fps=25,
+            num_frames=plan["frames"],
+            width=320,
+            height=240,
+            codec="h264",
+        )
+        jobs.append(plan)
+    return jobs
 
 
 def _clip_path(job: dict) -> str:
@@ -182,6 +222,7 @@ def generate_video_corpus(spec: VideoCorpusSpec, force: bool = False) -> Path:
 def _generate_into(spec: VideoCorpusSpec, work: Path) -> dict:
     """Writes the whole corpus into `work` (corpus.json last); returns per-split statistics."""
     jobs = plan_jobs(spec)
+    jobs[OTHER_RENDERER_SPLIT] = _other_jobs(spec)
     everything = [job for split in SPLITS for job in jobs[split]]
     sizes = _render_all(spec, work, everything)
     for split in SPLITS:
@@ -239,6 +280,9 @@ def _captions_file(spec: VideoCorpusSpec, jobs: list[dict]) -> dict:
                 "shape": main["shape"],
                 "fps": job["fps"],
                 "num_frames": job["num_frames"],
+                "width": job["width"],
+                "height": job["height"],
+                "codec": job["codec"],
                 "duration": round(job["num_frames"] / job["fps"], 4),
                 "distractor": None
                 if other is None

@@ -1,7 +1,8 @@
 """Planning the built-in action clips: every random choice of a clip, made up front.
 
-A clip's plan (its "job") is a plain, JSON-serialisable dict of positions, sizes, motions,
-colours, frame rate and seeds; `avseq.data.synth.video_render.render_clip` turns it into frames
+A clip's plan (its "job") is a plain, JSON-serialisable dict of frame size, positions, sizes,
+motions, colours, drawing styles, background, encoding, frame rate and seeds (the look is
+planned by `video_look`); `avseq.data.synth.video_render.render_clip` turns it into frames
 without drawing any further random choice of its own. Planning is cheap and deterministic, so
 the whole corpus is planned before any clip is rendered.
 
@@ -17,6 +18,7 @@ import math
 import random
 from typing import TYPE_CHECKING
 
+from avseq.data.synth.video_look import plan_background, plan_encoding, plan_frame, plan_style
 from avseq.data.synth.video_render import EXTENT
 from avseq.errors import AvseqError
 from avseq.text.video_language import ACTIONS, COLOURS, REVERSED_ACTION, SHAPES, captions_for
@@ -26,8 +28,8 @@ if TYPE_CHECKING:
 
 COMPOSITIONAL_SPLIT = "test_comp"  # held-out colour-shape-action combinations only
 SPLITS = ("train", "val", "test", COMPOSITIONAL_SPLIT)
-FPS_CHOICES = (10, 12, 15, 20, 24, 25, 30)
-CLIP_SECONDS = (1.6, 3.2)  # range of a clip's duration
+FPS_CHOICES = (8, 10, 12, 15, 20, 24, 25, 30)
+CLIP_SECONDS = (1.2, 3.6)  # range of a clip's duration
 # the middle of CLIP_SECONDS: the window `avseq classify` slides over long videos
 BUILTIN_CLIP_SECONDS = 2.4
 MIN_FRAMES = 16
@@ -42,6 +44,9 @@ DISTRACTOR_ACTIONS = (
     "stay",
 )
 HOLD_OUT_FRACTION = 0.1
+MAIN_RADIUS = (0.10, 0.22)  # nominal radius, in units of the frame's short side
+DISTRACTOR_RADIUS = (0.035, 0.07)  # and always under the main object's smallest
+POP_SHARE = 0.4  # appear/disappear all at once rather than fading
 MAX_JITTER = 1  # camera shake in pixels; kept small so slow rotations stay visible at 64 px
 
 
@@ -114,9 +119,17 @@ def _plan_object(
     colour: str,
     action: str,
     radius: tuple[float, float],
-    size: int,
+    frame: tuple[float, float],
+    margin: float,
+    keep_in: tuple[float, float, float, float] | None = None,
 ) -> dict:
-    """Position, size, orientation and motion of one object, in fractions of the frame side."""
+    """Position, size, orientation and motion of one object, in units of the frame's short side.
+
+    `frame` is the frame's (width, height) in those units. The object stays inside the frame;
+    with `keep_in` (x0, y0, x1, y1), the centre square a square crop of the frame keeps, it
+    also stays inside that square, except that a moving object may start or end outside it as
+    long as the middle of its path lies inside.
+    """
     if shape == "circle" and action.startswith("rotate"):
         raise AvseqError("video corpus: a circle cannot visibly rotate")
     rgb = [min(255, max(0, v + rng.randint(-15, 15))) for v in COLOURS[colour]]
@@ -135,42 +148,54 @@ def _plan_object(
         "bounce": None,
     }
     if action in ("grow", "shrink"):
-        factor = rng.uniform(2.0, 2.8)
+        factor = rng.uniform(1.6, 3.0)
         root = math.sqrt(factor)
-        # radius is the geometric mean: keep the smallest size clearly bigger than a
-        # distractor and the largest inside the frame
-        lo, hi = max(radius[0], 0.10 * root), min(radius[1], 0.30 / root)
+        # radius is the geometric mean: keep the smallest size clearly visible and the
+        # largest inside the frame
+        lo, hi = max(radius[0], 0.08 * root), min(radius[1], 0.30 / root)
         obj["radius"] = rng.uniform(lo, max(lo, hi))
         obj["log_scale"] = math.log(factor) * (1 if action == "grow" else -1)
-    margin = (MAX_JITTER + 1) / size
     extent = EXTENT[shape] * obj["radius"] * math.exp(abs(obj["log_scale"]) / 2)
-    lo, hi = margin + extent, 1 - margin - extent
+    box = keep_in or (0.0, 0.0, *frame)
+    lo_x, hi_x = box[0] + margin + extent, box[2] - margin - extent
+    lo_y, hi_y = box[1] + margin + extent, box[3] - margin - extent
     if action.startswith("move"):
-        top = min(0.55, hi - lo)  # tiny frames leave less room
-        travel = rng.uniform(min(0.30, top), top)
+        horizontal = action in ("move_left", "move_right")
+        full = frame[0] if horizontal else frame[1]
+        edge_lo, edge_hi = margin + extent, full - margin - extent  # the frame along the path
+        lo, hi = (lo_x, hi_x) if horizontal else (lo_y, hi_y)  # the path's middle
+        top = min(0.6 + 0.5 * (full - 1), edge_hi - edge_lo)
+        travel = rng.uniform(min(0.2, top), top)
+        first_lo = max(edge_lo, lo - travel / 2)
+        first = rng.uniform(first_lo, max(first_lo, min(edge_hi - travel, hi - travel / 2)))
         drift = rng.uniform(-0.05, 0.05)
-        direction = {
-            "move_left": (-1, 0),
-            "move_right": (1, 0),
-            "move_up": (0, -1),
-            "move_down": (0, 1),
-        }[action]
-        obj["dx"] = direction[0] * travel + direction[1] * drift
-        obj["dy"] = direction[1] * travel + direction[0] * drift
-    elif action.startswith("rotate"):
-        # over 16 sampled frames a step turns 11-20 degrees: visible, yet under half of the
+        side_lo, side_hi = (lo_y, hi_y) if horizontal else (lo_x, hi_x)
+        side = rng.uniform(side_lo, max(side_lo, side_hi - abs(drift))) + max(0.0, -drift)
+        sign = -1 if action in ("move_left", "move_up") else 1
+        along = first + (travel if sign < 0 else 0.0)
+        if horizontal:
+            obj["x"], obj["y"], obj["dx"], obj["dy"] = along, side, sign * travel, drift
+        else:
+            obj["x"], obj["y"], obj["dx"], obj["dy"] = side, along, drift, sign * travel
+        return obj
+    if action.startswith("rotate"):
+        # over 16 sampled frames a step turns 8-27 degrees: visible, yet under half of the
         # star's 72-degree symmetry, so the direction of turning is unambiguous
-        turn = math.radians(rng.uniform(180, 320))
+        turn = math.radians(rng.uniform(120, 400))
         obj["spin"] = turn if action == "rotate_clockwise" else -turn
     elif action in ("appear", "disappear"):
-        obj["fade"] = [rng.uniform(0.2, 0.5), rng.uniform(0.0, 0.2)]
+        # a pop (all at once) or a fade, over a span of the clip that leaves the object
+        # absent, then present (or the reverse), for a good part of it
+        start = rng.uniform(0.15, 0.5)
+        length = 0.0 if rng.random() < POP_SHARE else rng.uniform(0.1, 0.85 - start)
+        obj["fade"] = [start, length]
     elif action == "bounce":
-        top = min(0.35, hi - lo)
-        amp = rng.uniform(min(0.20, top), top)
+        top = min(0.35, hi_y - lo_y)
+        amp = rng.uniform(min(0.15, top), top)
         obj["bounce"] = [rng.randint(1, 3), amp]
-    low_y = lo + (obj["bounce"][1] if obj["bounce"] else 0.0)
-    obj["x"] = rng.uniform(lo + max(0.0, -obj["dx"]), hi - max(0.0, obj["dx"]))
-    obj["y"] = rng.uniform(low_y + max(0.0, -obj["dy"]), hi - max(0.0, obj["dy"]))
+    low_y = lo_y + (obj["bounce"][1] if obj["bounce"] else 0.0)
+    obj["x"] = rng.uniform(lo_x, max(lo_x, hi_x))
+    obj["y"] = rng.uniform(low_y, max(low_y, hi_y))
     return obj
 
 
@@ -181,18 +206,31 @@ def plan_clip(
     shape: str,
     size: int = 96,
     *,
+    width: int | None = None,
+    height: int | None = None,
     distractor: bool | None = None,
     noise: bool = True,
+    plain: bool = False,
 ) -> dict:
     """The recipe of one clip (see `render_clip`), drawn from `rng`.
 
     Args:
+        size: frame side; `width` and `height` (even) override it, and the short side then
+            is the unit of positions and sizes.
         distractor: True/False forces a distractor object or none; None draws it (p = 0.7).
         noise: False turns off camera jitter and pixel noise (for tests).
+        plain: solid anti-aliased objects on a flat dark background, in H.264 (for tests).
     """
+    width, height = width or size, height or size
+    unit = min(width, height)
+    frame = (width / unit, height / unit)
+    cx, cy = (frame[0] - 1) / 2, (frame[1] - 1) / 2
+    square = (cx, cy, cx + 1, cy + 1)  # what a centre crop to a square keeps
+    margin = (MAX_JITTER + 1) / unit
     fps = rng.choice(FPS_CHOICES)
     num_frames = max(MIN_FRAMES, round(rng.uniform(*CLIP_SECONDS) * fps))
-    main = _plan_object(rng, shape, colour, action, (0.13, 0.20), size)
+    main = _plan_object(rng, shape, colour, action, MAIN_RADIUS, frame, margin, square)
+    main["style"] = plan_style(rng, unit, solid=plain)
     has_distractor = rng.random() < 0.7 if distractor is None else distractor
     other = None
     if has_distractor:
@@ -203,17 +241,31 @@ def plan_clip(
             for a in DISTRACTOR_ACTIONS
             if a != action and not (d_shape == "circle" and a.startswith("rotate"))
         ]
-        other = _plan_object(rng, d_shape, d_colour, rng.choice(choices), (0.05, 0.08), size)
+        smallest = main["radius"] * math.exp(-abs(main["log_scale"]) / 2)
+        cap = min(DISTRACTOR_RADIUS[1], 0.75 * smallest)
+        radius = (min(DISTRACTOR_RADIUS[0], 0.8 * cap), cap)
+        other = _plan_object(rng, d_shape, d_colour, rng.choice(choices), radius, frame, margin)
+        other["style"] = plan_style(rng, unit, solid=plain)
+    if plain:
+        background = {"kind": "flat", "rgb": [24, 24, 28], "grain": 0.0}
+        encoding = {"codec": "h264", "quality": 23}
+    else:
+        background = plan_background(rng, main["rgb"])
+        encoding = plan_encoding(rng)
     return {
-        "size": size,
+        "size": unit,
+        "width": width,
+        "height": height,
         "fps": fps,
         "num_frames": num_frames,
         "seed": rng.getrandbits(63),
+        "background": background,
+        **encoding,
         "main": main,
         "distractor": other,
         "distractor_on_top": rng.random() < 0.5,
         "jitter": rng.randint(0, MAX_JITTER) if noise else 0,
-        "noise": rng.uniform(0.0, 6.0) if noise else 0.0,
+        "noise": rng.uniform(0.0, 8.0) if noise else 0.0,
     }
 
 
@@ -268,7 +320,8 @@ def plan_jobs(spec: VideoCorpusSpec) -> dict[str, list[dict]]:
             action = order[index % len(ACTIONS)]
             rng = _clip_rng(spec.seed, split, index)
             colour, shape = rng.choice(pool[action])
-            job = plan_clip(rng, action, colour, shape, spec.size)
+            width, height = plan_frame(rng, spec.size)
+            job = plan_clip(rng, action, colour, shape, width=width, height=height)
             job["video_id"] = f"{split}_{index:06d}"
             job["split"] = split
             job["label"] = ACTIONS.index(action)

@@ -1,9 +1,11 @@
 """Drawing the built-in action clips: a planned clip (see `video_plan.plan_clip`) in, frames out.
 
-Each frame is a dark textured background, optionally shaken by a pixel of camera jitter, with
-anti-aliased 2-D shapes (circle, square, triangle, star, cross) composited on it from their
-signed distance fields, then per-frame Gaussian pixel noise. All randomness comes from the job's
-`seed`, so rendering is a pure function of the job.
+Each frame is a background (`video_background`), optionally shaken by a pixel of camera jitter,
+with 2-D shapes (circle, square, triangle, star, cross) composited on it from their signed
+distance fields: filled, shaded or outlined, anti-aliased or hard-edged, sometimes with a darker
+rim; then per-frame Gaussian pixel noise. Frames may be any even width and height; positions and
+sizes are in units of the short side. All randomness comes from the job's `seed`, so rendering
+is a pure function of the job.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 
 import numpy as np
 
+from avseq.data.synth.video_background import draw_background
 from avseq.errors import AvseqError
 from avseq.text.video_language import SHAPES
 
@@ -30,44 +33,17 @@ EXTENT = {
 }
 
 
-def _background(rng: np.random.Generator, side: int) -> np.ndarray:
-    """A dark, desaturated, textured (side, side, 3) float32 image."""
-    grid = (np.arange(side, dtype=np.float32) + 0.5) / side
-    phi = rng.uniform(0, 2 * math.pi)
-    ramp = (grid[None, :] - 0.5) * math.cos(phi) + (grid[:, None] - 0.5) * math.sin(phi)
-    lum = rng.uniform(30, 70) + rng.uniform(0, 40) * ramp
-    for cells, amp in ((int(rng.integers(3, 6)), rng.uniform(6, 18)), (9, rng.uniform(2, 8))):
-        coarse = rng.standard_normal((cells, cells)).astype(np.float32)
-        up = _upsample_matrix(cells, side)
-        lum = lum + amp * (up @ coarse @ up.T)
-    tint = 1 + rng.uniform(-0.12, 0.12, 3).astype(np.float32)
-    img = lum[..., None] * tint
-    img += rng.standard_normal((side, side, 1), dtype=np.float32) * rng.uniform(2, 6)
-    img += rng.standard_normal((side, side, 3), dtype=np.float32) * 1.5
-    return np.clip(img, 12, 115).astype(np.float32)
-
-
-def _upsample_matrix(cells: int, side: int) -> np.ndarray:
-    """(side, cells) linear interpolation weights from a coarse grid to pixel centres."""
-    pos = ((np.arange(side) + 0.5) / side) * (cells - 1)
-    lo = np.clip(np.floor(pos).astype(int), 0, cells - 2)
-    frac = (pos - lo).astype(np.float32)
-    m = np.zeros((side, cells), np.float32)
-    m[np.arange(side), lo] = 1 - frac
-    m[np.arange(side), lo + 1] = frac
-    return m
-
-
-def _trajectory(obj: dict, num_frames: int, size: int) -> tuple[np.ndarray, ...]:
-    """Per-frame centre x, y and radius (pixels), angle (radians) and opacity, each (T,)."""
+def _trajectory(obj: dict, num_frames: int, unit: int) -> tuple[np.ndarray, ...]:
+    """Per-frame centre x, y and radius (pixels), angle (radians) and opacity, each (T,);
+    `unit` is the frame's short side in pixels."""
     u = np.arange(num_frames, dtype=np.float64) / (num_frames - 1)
-    x = (obj["x"] + obj["dx"] * u) * size
+    x = (obj["x"] + obj["dx"] * u) * unit
     y = obj["y"] + obj["dy"] * u
     if obj["bounce"]:
         k, amp = obj["bounce"]
         y = y - amp * np.abs(np.sin(np.pi * k * u))
-    y = y * size
-    r = obj["radius"] * size * np.exp(obj["log_scale"] * (u - 0.5))
+    y = y * unit
+    r = obj["radius"] * unit * np.exp(obj["log_scale"] * (u - 0.5))
     angle = obj["angle"] + obj["spin"] * u
     opacity = np.ones(num_frames)
     if obj["fade"]:
@@ -132,13 +108,37 @@ def _signed_distance(shape: str, qx: np.ndarray, qy: np.ndarray, r: np.ndarray) 
     raise AvseqError(f"video corpus: unknown shape {shape!r}, expected one of {SHAPES}")
 
 
-def _draw(frames: np.ndarray, obj: dict, shift: np.ndarray) -> None:
-    """Composites an anti-aliased object onto (T, S, S, 3) float32 frames in place.
+def _style_layers(obj: dict, sd: np.ndarray, qx, qy, r: np.ndarray) -> tuple:
+    """(alpha, brightness factor or None) of an object's pixels, from its signed distance and
+    drawing style (see `video_look.plan_style`); both (V, W, W) float32."""
+    style = obj.get("style") or {"fill": "solid", "hard": False, "shade": None, "rim": None}
+    d = sd
+    if style["fill"] == "outline":
+        half = np.maximum(style["line"], style["line_fraction"] * r) / 2
+        d = np.abs(sd) - half
+    alpha = (d < 0).astype(np.float32) if style["hard"] else np.clip(0.5 - d, 0, 1)
+    factor = None
+    if style["shade"]:
+        gx, gy, amount = style["shade"]
+        ramp = (qx * gx + qy * gy) / (EXTENT[obj["shape"]] * r)
+        factor = 1 + np.float32(amount) * np.clip(ramp, -1, 1)
+    if style["rim"]:
+        darker, width = style["rim"]
+        inner = sd + np.float32(width)
+        rim = (inner > 0).astype(np.float32) if style["hard"] else np.clip(0.5 + inner, 0, 1)
+        rim = 1 - rim * np.float32(1 - darker)
+        factor = rim if factor is None else factor * rim
+    return alpha, factor
 
-    `shift` is the (T, 2) camera offset (x, y) of each frame, in pixels.
+
+def _draw(frames: np.ndarray, obj: dict, shift: np.ndarray, unit: int) -> None:
+    """Composites an object onto (T, H, W, 3) float32 frames in place.
+
+    `shift` is the (T, 2) camera offset (x, y) of each frame, in pixels; `unit` the frame's
+    short side in pixels.
     """
-    num_frames, size = frames.shape[0], frames.shape[1]
-    x, y, r, angle, opacity = _trajectory(obj, num_frames, size)
+    num_frames, height, fwidth = frames.shape[:3]
+    x, y, r, angle, opacity = _trajectory(obj, num_frames, unit)
     visible = np.flatnonzero(opacity > 0)  # the V frames where the object shows
     if visible.size == 0:
         return
@@ -156,17 +156,23 @@ def _draw(frames: np.ndarray, obj: dict, shift: np.ndarray) -> None:
     # object coordinates: rotate back by the angle (clockwise on screen = increasing angle,
     # since image y points down)
     qx, qy = dx * cos + dy * sin, dy * cos - dx * sin  # (V, W, W)
-    sd = _signed_distance(obj["shape"], qx, qy, r.astype(np.float32)[:, None, None])
-    alpha = np.clip(0.5 - sd, 0, 1) * opacity.astype(np.float32)[:, None, None]
-    # composite on (T, S, 3S) rows, whose contiguous slices update faster than (h, w, 3)
+    r3 = r.astype(np.float32)[:, None, None]
+    sd = _signed_distance(obj["shape"], qx, qy, r3)
+    alpha, factor = _style_layers(obj, sd, qx, qy, r3)
+    alpha = alpha * opacity.astype(np.float32)[:, None, None]
+    # composite on (T, H, 3W) rows, whose contiguous slices update faster than (h, w, 3)
     # views; colour = under * (1 - alpha) + rgb * alpha
     alpha = np.repeat(alpha, 3, axis=2)  # (V, W, 3W)
-    paint = alpha * np.tile(np.asarray(obj["rgb"], np.float32) + 0.5, width)  # see render_clip
+    rgb = np.tile(np.asarray(obj["rgb"], np.float32), width)
+    if factor is None:
+        paint = alpha * (rgb + 0.5)  # see render_clip
+    else:
+        paint = alpha * (np.minimum(np.repeat(factor, 3, axis=2) * rgb, 255) + 0.5)
     keep = 1 - alpha
-    rows = frames.reshape(num_frames, size, 3 * size)
+    rows = frames.reshape(num_frames, height, 3 * fwidth)
     for i, t in enumerate(visible):
         fx0, fy0 = max(x0[i], 0), max(y0[i], 0)
-        fx1, fy1 = min(x0[i] + width, size), min(y0[i] + width, size)
+        fx1, fy1 = min(x0[i] + width, fwidth), min(y0[i] + width, height)
         if fx1 <= fx0 or fy1 <= fy0:
             continue
         box = (slice(fy0 - y0[i], fy1 - y0[i]), slice(3 * (fx0 - x0[i]), 3 * (fx1 - x0[i])))
@@ -191,26 +197,34 @@ def render_clip(job: dict) -> tuple[np.ndarray, float]:
 
     A pure function of `job` (see `plan_clip`): the same job gives the same frames.
     """
-    size, num_frames, jitter = job["size"], job["num_frames"], job["jitter"]
+    num_frames, jitter, unit = job["num_frames"], job["jitter"], job["size"]
+    width, height = job.get("width", unit), job.get("height", unit)
     rng = np.random.default_rng(job["seed"])
-    background = _background(rng, size + 2 * jitter)
+    background = draw_background(
+        rng, job["background"], height + 2 * jitter, width + 2 * jitter, unit
+    )
     shift = rng.integers(-jitter, jitter + 1, size=(num_frames, 2))
     # all colours carry +0.5 so that truncating to uint8 at the end rounds (alpha blending and
     # zero-mean noise keep the offset)
     background += 0.5
-    frames = np.empty((num_frames, size, size, 3), np.float32)
-    for t, (sx, sy) in enumerate(shift):
-        frames[t] = background[jitter + sy : jitter + sy + size, jitter + sx : jitter + sx + size]
+    frames = np.empty((num_frames, height, width, 3), np.float32)
+    for t, (sx, sy) in enumerate(shift + jitter):
+        frames[t] = background[sy : sy + height, sx : sx + width]
     objects = [job["main"]]
     if job["distractor"] is not None:
         objects.insert(len(objects) if job["distractor_on_top"] else 0, job["distractor"])
     for obj in objects:
-        _draw(frames, obj, shift)
+        _draw(frames, obj, shift, unit)
     if job["noise"] > 0:  # per-frame Gaussian noise: random windows of a fixed noise bank
         bank = _noise_bank()
         n = frames[0].size
         sigma = np.float32(job["noise"])
-        for t, start in enumerate(rng.integers(0, bank.size - n, size=num_frames)):
-            frames[t] += bank[start : start + n].reshape(frames.shape[1:]) * sigma
+        for t in range(num_frames):
+            if n < bank.size:
+                start = int(rng.integers(0, bank.size - n))
+                noise = bank[start : start + n].reshape(frames.shape[1:])
+            else:
+                noise = rng.standard_normal(frames.shape[1:], dtype=np.float32)
+            frames[t] += noise * sigma
     np.clip(frames, 0, 255, out=frames)
     return frames.astype(np.uint8), float(job["fps"])

@@ -16,6 +16,7 @@ from avseq.data.sampler import batch_loader
 from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
 from avseq.data.synth.video_plan import BUILTIN_CLIP_SECONDS
 from avseq.data.video.annotations import Clip, load_annotations
+from avseq.data.video.augment import VideoAugment
 from avseq.data.video.captions import CaptionedVideo, load_captions
 from avseq.data.video.dataset import VideoClipDataset
 from avseq.errors import AvseqError
@@ -54,6 +55,7 @@ class VideoDataModule(SplitDataModule):
             often in the training captions (rarer words become `<unk>`).
         seed: the training shuffle's seed; each clip's random draws derive from it, the
             epoch and the clip (exact on resume).
+        augment: training-time augmentation of the training clips (None: none).
     """
 
     def __init__(
@@ -75,8 +77,10 @@ class VideoDataModule(SplitDataModule):
         max_caption_words: int = 30,
         vocab_min_count: int = 1,
         seed: int = 0,
+        augment: VideoAugment | None = None,
     ) -> None:
         super().__init__()
+        self.augment = augment
         check_policy(on_bad_item)
         if size < 16 or num_frames < 1:
             raise AvseqError(f"bad clip settings: size={size} (>= 16), num_frames={num_frames}")
@@ -252,6 +256,7 @@ class VideoDataModule(SplitDataModule):
                     backend=self.decoder,
                     vocab=self.vocab,
                     max_words=self.max_caption_words,
+                    augment=self.augment if split == "train" else None,
                 )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from avseq.data.video.annotations import Clip
+from avseq.data.video.augment import VideoAugment
 from avseq.errors import BadVideoError
 from avseq.media.clips import clip_views
 from avseq.media.video import read_clip, read_selected, sample_indices
@@ -36,6 +37,8 @@ class VideoClipDataset(Dataset):
         vocab: encodes the clips' captions (items then carry "tokens": a random reference in
             training, the first otherwise, and "references": all of them).
         max_words: captions are cut to this many words for training.
+        augment: training-time changes to the sampled frames and where they are sampled
+            (with `train` only; its draws come from the item's generator like the rest).
     """
 
     def __init__(
@@ -50,8 +53,10 @@ class VideoClipDataset(Dataset):
         backend: str = "pyav",
         vocab: WordVocab | None = None,
         max_words: int = 30,
+        augment: VideoAugment | None = None,
     ) -> None:
         self.clips = list(clips)
+        self.augment = augment if train else None
         self.vocab = vocab
         self.max_words = max_words
         self.backend = backend
@@ -67,6 +72,9 @@ class VideoClipDataset(Dataset):
 
     def _indices(self, count: int, rng: np.random.Generator | None) -> list[np.ndarray]:
         """Frame indices of each view over a clip of `count` frames (as played)."""
+        if self.augment is not None:
+            assert rng is not None
+            return [self.augment.indices(count, self.num_frames, rng) for _ in range(self.views)]
         views = [
             sample_indices(
                 count, self.num_frames, None if self.train else (v + 0.5) / self.views, rng
@@ -90,12 +98,15 @@ class VideoClipDataset(Dataset):
         frames = read_clip(path, self.size, self.backend)
         if self.reverse:
             frames = frames[::-1]
+        if self.augment is not None:
+            picked = np.stack([frames[i] for i in self._indices(len(frames), rng)])
+            return torch.from_numpy(picked).permute(0, 1, 4, 2, 3).contiguous()
         return clip_views(frames, self.num_frames, self.views, self.train, rng)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
         """A clip by index, or by `(index, seed)` (`BucketBatchSampler(seeded=True)`): then its
-        random draws (frame jitter, the caption picked) come from a generator of that seed, the
-        same in a resumed run and in any worker."""
+        random draws (frame jitter, the caption picked, the augmentation) come from a generator
+        of that seed, the same in a resumed run and in any worker."""
         index, seed = key if isinstance(key, tuple) else (key, None)
         rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
         clip = self.clips[index]
@@ -106,8 +117,12 @@ class VideoClipDataset(Dataset):
                 raise BadVideoError(f"{clip.where}: {err}") from None
             log.warning("skipping %s: %s", clip.where, err)
             return None
-        item = {"frames": frames, "label": clip.label, "path": str(clip.path)}
-        return self.add_captions(item, clip, rng)
+        item = self.add_captions(
+            {"frames": frames, "label": clip.label, "path": str(clip.path)}, clip, rng
+        )
+        if self.augment is not None:
+            item["frames"] = self.augment.frames(frames, rng)
+        return item
 
     def add_captions(
         self, item: dict[str, Any], clip: Clip, rng: np.random.Generator | None = None
