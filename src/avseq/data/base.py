@@ -14,6 +14,13 @@ log = logging.getLogger(__name__)
 BAD_ITEM_POLICIES = ("skip", "check")
 
 
+def check_probability(name: str, value: float) -> float:
+    """`value` as a float when it is a probability; else an error naming `data.augment.<name>`."""
+    if not 0.0 <= float(value) <= 1.0:
+        raise AvseqError(f"data.augment.{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
 def check_policy(on_bad_item: str) -> str:
     if on_bad_item not in BAD_ITEM_POLICIES:
         raise AvseqError(f"data.on_bad_item must be 'skip' or 'check', got {on_bad_item!r}")

@@ -26,6 +26,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from avseq.data.base import check_probability
 from avseq.errors import AvseqError
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,6 @@ def readable_sample(paths: Sequence[str], count: int) -> list[str]:
         if len(good) == count:
             break
     return good
-
-
-def _check_prob(name: str, value: float) -> float:
-    if not 0 <= value <= 1:
-        raise AvseqError(f"data.augment.{name} must be a probability in [0, 1], got {value}")
-    return value
 
 
 def _check_range(name: str, value: Sequence[float]) -> tuple[float, float]:
@@ -128,29 +123,29 @@ class WaveAugment:
         clip_prob: float = 0.0,
     ) -> None:
         self.sample_rate = sample_rate
-        self.speed_prob = _check_prob("speed_prob", speed_prob)
+        self.speed_prob = check_probability("speed_prob", speed_prob)
         self.speeds = tuple(float(s) for s in speeds)
         if not self.speeds or min(self.speeds) <= 0:
             raise AvseqError(f"data.augment.speeds must be positive factors, got {list(speeds)}")
         self.settings: dict[str, Any] = {
-            "pitch": (_check_prob("pitch_prob", pitch_prob), float(pitch_semitones)),
-            "reverb": (_check_prob("reverb_prob", reverb_prob), rooms, rooms_dir),
+            "pitch": (check_probability("pitch_prob", pitch_prob), float(pitch_semitones)),
+            "reverb": (check_probability("reverb_prob", reverb_prob), rooms, rooms_dir),
             "babble": (
-                _check_prob("babble_prob", babble_prob),
+                check_probability("babble_prob", babble_prob),
                 _check_range("babble_snr_db", babble_snr_db),
             ),
-            "noise": (_check_prob("noise_prob", noise_prob), _check_range("snr_db", snr_db)),
+            "noise": (check_probability("noise_prob", noise_prob), _check_range("snr_db", snr_db)),
             "lowpass": (
-                _check_prob("lowpass_prob", lowpass_prob),
+                check_probability("lowpass_prob", lowpass_prob),
                 _check_range("lowpass_hz", lowpass_hz),
             ),
-            "telephone": _check_prob("telephone_prob", telephone_prob),
+            "telephone": check_probability("telephone_prob", telephone_prob),
             "codec": (
-                _check_prob("codec_prob", codec_prob),
+                check_probability("codec_prob", codec_prob),
                 _check_range("codec_kbps", codec_kbps),
             ),
             "gain": float(gain_db),
-            "clip": _check_prob("clip_prob", clip_prob),
+            "clip": check_probability("clip_prob", clip_prob),
         }
         self.background: list[str] = []
         self._chain: Any = None  # built on first use, in the process that uses it

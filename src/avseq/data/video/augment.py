@@ -25,6 +25,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from avseq.data.base import check_probability
 from avseq.errors import AvseqError
 
 
@@ -33,12 +34,6 @@ def _pair(name: str, value: Sequence[float], lo: float, hi: float) -> tuple[floa
     if not lo <= a <= b <= hi:
         raise AvseqError(f"data.augment.{name} must be [min, max] within [{lo}, {hi}], got {value}")
     return a, b
-
-
-def _share(name: str, value: float) -> float:
-    if not 0.0 <= float(value) <= 1.0:
-        raise AvseqError(f"data.augment.{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
 
 
 class VideoAugment:
@@ -78,10 +73,10 @@ class VideoAugment:
         window: Sequence[float] = (0.75, 1.0),
         warp: float = 0.3,
     ) -> None:
-        self.crop_p = _share("crop_p", crop_p)
+        self.crop_p = check_probability("crop_p", crop_p)
         self.crop_scale = _pair("crop_scale", crop_scale, 0.01, 1.0)
         self.crop_ratio = _pair("crop_ratio", crop_ratio, 0.1, 10.0)
-        self.colour_p = _share("colour_p", colour_p)
+        self.colour_p = check_probability("colour_p", colour_p)
         for name, value, top in (
             ("brightness", brightness, 1.0),
             ("contrast", contrast, 1.0),
@@ -93,9 +88,9 @@ class VideoAugment:
             if not 0.0 <= float(value) <= top:
                 raise AvseqError(f"data.augment.{name} must be in [0, {top}], got {value!r}")
         self.jitter = (float(brightness), float(contrast), float(saturation), float(hue))
-        self.blur_p = _share("blur_p", blur_p)
+        self.blur_p = check_probability("blur_p", blur_p)
         self.blur_scale = _pair("blur_scale", blur_scale, 0.05, 1.0)
-        self.noise_p = _share("noise_p", noise_p)
+        self.noise_p = check_probability("noise_p", noise_p)
         self.noise_sigma = float(noise_sigma)
         self.window = _pair("window", window, 0.05, 1.0)
         self.warp = float(warp)
