@@ -22,7 +22,8 @@ JOINT_WORD_LM ?= $(abspath $(dir $(JOINT_CKPT))../words-3gram.arpa)
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
 	train-speech-joint train-speech-lm bench-decoders \
-	data-video train-video evaluate-video bench-video clean
+	data-video train-video evaluate-video bench-video export-speech export-video export-check \
+	serve bench-export bench-serve clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -86,6 +87,28 @@ evaluate-video: setup ## Evaluate a video checkpoint: test split (+ the composit
 
 bench-video: setup ## Training throughput (Lightning vs plain PyTorch), data wait, classify and caption speed
 	$(PY) -m avseq.bench.video $(ARGS)
+
+EXPORT_FORMAT ?= onnx
+export-speech: setup ## Export the speech checkpoint to ONNX (EXPORT_FORMAT=torchscript) in runs/export/speech, checked against PyTorch on a few test items
+	$(AVSEQ) export --checkpoint $(CKPT) --format $(EXPORT_FORMAT) --output runs/export/speech $(ARGS)
+
+export-video: setup ## Export the video checkpoint (action classifier, caption encoder + decoder step) in runs/export/video
+	$(AVSEQ) export --checkpoint $(VIDEO_CKPT) --format $(EXPORT_FORMAT) --output runs/export/video $(ARGS)
+
+export-check: setup ## Export both checkpoints and compare onnxruntime with PyTorch on the whole built-in test splits
+	$(AVSEQ) export --checkpoint $(CKPT) --format $(EXPORT_FORMAT) --output runs/export/speech --check 100000 $(ARGS)
+	$(AVSEQ) export --checkpoint $(VIDEO_CKPT) --format $(EXPORT_FORMAT) --output runs/export/video --check 100000 $(ARGS)
+
+bench-export: setup ## onnxruntime vs PyTorch CPU speed: transcription and classification of the same files
+	$(PY) -m avseq.bench.export --speech-checkpoint $(CKPT) --video-checkpoint $(VIDEO_CKPT) $(ARGS)
+
+SERVE_ARGS ?=
+serve: setup ## Serve the trained models: web page and JSON API on http://127.0.0.1:8000 (SERVE_ARGS="--port 9000")
+	$(AVSEQ) serve $(if $(wildcard $(CKPT)),--speech-checkpoint $(CKPT),) \
+		$(if $(wildcard $(VIDEO_CKPT)),--video-checkpoint $(VIDEO_CKPT),) $(SERVE_ARGS)
+
+bench-serve: setup ## Load check of the server: concurrent clients on loopback, throughput, p50/p95 latency, errors, memory
+	$(PY) -m avseq.bench.serve $(ARGS)
 
 clean: ## Remove runs and generated data (keeps .venv)
 	rm -rf runs outputs lightning_logs

@@ -51,3 +51,42 @@ def tiny_corpus(tmp_path_factory) -> CorpusSpec:
     )
     generate_corpus(spec)
     return spec
+
+
+@pytest.fixture(scope="session")
+def tiny_speech_checkpoint(tiny_corpus: CorpusSpec, tmp_path_factory) -> Path:
+    """A tiny recognizer trained for a few steps on `tiny_corpus` (best.ckpt), shared by the
+    export and server tests."""
+    from avseq.config import load_config
+    from avseq.train import train
+
+    from .end_to_end.test_speech import tiny_overrides
+
+    runs = tmp_path_factory.mktemp("speech_runs")
+    train(load_config(tiny_overrides(tiny_corpus, runs)))
+    return next(runs.rglob("best.ckpt"))
+
+
+@pytest.fixture(scope="session")
+def tiny_video_corpus(tmp_path_factory):
+    """A few built-in clips per split (actions and captions)."""
+    from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
+
+    root = tmp_path_factory.mktemp("clips")
+    sizes = {"n_train": 24, "n_val": 12, "n_test": 12, "n_comp": 12, "n_other": 12}
+    spec = VideoCorpusSpec(root=str(root), size=64, **sizes)
+    generate_video_corpus(spec)
+    return spec
+
+
+@pytest.fixture(scope="session")
+def tiny_video_checkpoint(tiny_video_corpus, tmp_path_factory) -> Path:
+    """A tiny joint action + caption model trained one epoch on `tiny_video_corpus`."""
+    from avseq.config import load_config
+    from avseq.train import train
+
+    from .end_to_end.test_video import overrides
+
+    runs = tmp_path_factory.mktemp("video_runs")
+    train(load_config(overrides(tiny_video_corpus, runs)))
+    return next(runs.rglob("best.ckpt"))

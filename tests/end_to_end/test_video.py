@@ -17,7 +17,7 @@ import torch
 
 from avseq.cli.main import main
 from avseq.config import load_config
-from avseq.data.synth.video import VideoCorpusSpec, generate_video_corpus
+from avseq.data.synth.video import VideoCorpusSpec
 from avseq.text.video_language import ACTIONS
 from avseq.train import train
 
@@ -29,12 +29,8 @@ TINY_MODEL = [
 
 
 @pytest.fixture(scope="module")
-def video_corpus(tmp_path_factory) -> VideoCorpusSpec:
-    root = tmp_path_factory.mktemp("clips")
-    sizes = {"n_train": 24, "n_val": 12, "n_test": 12, "n_comp": 12, "n_other": 12}
-    spec = VideoCorpusSpec(root=str(root), size=64, **sizes)
-    generate_video_corpus(spec)
-    return spec
+def video_corpus(tiny_video_corpus: VideoCorpusSpec) -> VideoCorpusSpec:
+    return tiny_video_corpus
 
 
 def overrides(spec: VideoCorpusSpec, runs: Path, *extra: str) -> list[str]:

@@ -318,6 +318,39 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return emit_jsonl(rows(), None if srt else args.output)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from avseq.export.writer import export_checkpoint
+
+    export_checkpoint(
+        args.checkpoint, args.format, args.output, check=args.check, batch_size=args.batch_size
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from avseq.serve.app import ServerLimits, run_server
+
+    if not (args.speech_checkpoint or args.video_checkpoint):
+        raise AvseqError("give --speech-checkpoint, --video-checkpoint or both")
+    limits = ServerLimits(
+        max_upload_bytes=int(args.max_upload_mb * 1_000_000),
+        max_media_seconds=args.max_media_seconds,
+        request_timeout=args.request_timeout,
+        workers=args.workers,
+        queue=args.queue,
+    )
+    run_server(
+        speech_checkpoint=args.speech_checkpoint,
+        video_checkpoint=args.video_checkpoint,
+        host=args.host,
+        port=args.port,
+        limits=limits,
+        options=decode_options(args),
+        device=args.device,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not log.handlers:  # main() may run many times in one process (tests, notebooks)
@@ -348,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
             "transcribe": cmd_transcribe,
             "classify": cmd_classify,
             "caption": cmd_caption,
+            "export": cmd_export,
+            "serve": cmd_serve,
         }[args.command](args)
     except AvseqError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -10,7 +10,7 @@ from avseq.errors import AvseqError
 
 DESCRIPTION = (
     "The `avseq` command: train, data-speech, data-video, check-data, word-lm, evaluate, "
-    "transcribe, classify, caption."
+    "transcribe, classify, caption, export, serve."
 )
 
 
@@ -38,15 +38,23 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def positive_seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+def positive(unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 of `unit`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be a positive number of {unit}, got {text}")
+        return value
+
+    parse.__name__ = f"number of {unit}"
+    return parse
+
+
+positive_seconds = positive("seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,7 +157,59 @@ def build_parser() -> argparse.ArgumentParser:
         help="save a PNG per file: the attention decoder's alignment over the spectrogram "
         "(--decoder attention or joint)",
     )
-    for p in (ev, tr):
+    ex = sub.add_parser(
+        "export",
+        help="export a checkpoint to ONNX or TorchScript (speech recognizer, action classifier, "
+        "caption encoder + decoder step) with its settings in a JSON beside it",
+    )
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    ex.add_argument("--output", required=True, help="the folder the model files are written to")
+    ex.add_argument(
+        "--check",
+        metavar="N",
+        type=at_least(0),
+        default=8,
+        help="after exporting, compare the exported model with PyTorch on N built-in test "
+        "items (0: no check; `make export-check` runs the whole split)",
+    )
+    sv = sub.add_parser(
+        "serve",
+        help="serve the models over HTTP: a JSON API and a web page (upload or record audio, "
+        "drop a video)",
+    )
+    sv.add_argument("--speech-checkpoint", help="a speech .ckpt for /api/transcribe")
+    sv.add_argument("--video-checkpoint", help="a video .ckpt for /api/classify and /api/caption")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    sv.add_argument("--port", type=at_least(0), default=8000)
+    sv.add_argument(
+        "--max-upload-mb",
+        type=positive("megabytes"),
+        default=20.0,
+        help="largest upload accepted (MB)",
+    )
+    sv.add_argument(
+        "--max-media-seconds",
+        type=positive_seconds,
+        default=600.0,
+        help="longest audio or video accepted (seconds)",
+    )
+    sv.add_argument(
+        "--request-timeout",
+        type=positive_seconds,
+        default=120.0,
+        help="seconds a request may take before it is answered 504",
+    )
+    sv.add_argument(
+        "--workers", type=at_least(1), default=1, help="requests the models work on at once"
+    )
+    sv.add_argument(
+        "--queue",
+        type=at_least(0),
+        default=8,
+        help="requests waiting for a worker; more are answered 503",
+    )
+    for p in (ev, tr, sv):
         p.add_argument(
             "--decoder",
             choices=["greedy", "ctc-beam", "attention", "joint"],
@@ -180,12 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=0.0,
             help="bonus per word (ctc-beam) or per character (attention, joint)",
         )
-    tr.add_argument(
-        "--beam",
-        type=at_least(1),
-        default=None,
-        help="beam width (default 8; ctc-beam 64, or 16 with an LM checkpoint)",
-    )
+    for p in (tr, sv):
+        p.add_argument(
+            "--beam",
+            type=at_least(1),
+            default=None,
+            help="beam width (default 8; ctc-beam 64, or 16 with an LM checkpoint)",
+        )
     cl = sub.add_parser("classify", help="label video files with an action checkpoint")
     cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
     cl.add_argument("--checkpoint", required=True)
@@ -221,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=1,
             help="temporal views averaged per clip (multi-clip)",
         )
-    for p in (ev, tr, cl, ca):
+    for p in (ev, tr, cl, ca, sv):
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    for p in (ev, tr, cl, ca, ex):
         p.add_argument("--batch-size", type=at_least(1), default=16)
     return parser
