@@ -19,6 +19,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "avseq.features": (),
     "avseq.models.components": ("avseq.features", "avseq.text"),
     "avseq.models.checkpoint": ("avseq.models.components", "avseq.text"),
+    "avseq.models.average": ("avseq.models.checkpoint",),
     "avseq.decoding": ("avseq.text", "avseq.models.components"),
     "avseq.metrics": ("avseq.text", "avseq.media"),
     "avseq.models.tasks": (

@@ -14,6 +14,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra._internal.utils import _locate
+from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -35,8 +36,11 @@ def config_dir() -> Path:
 def load_config(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
     """Composes `config_name` with command-line style overrides (`key=value`)."""
     try:
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        if GlobalHydra.instance().is_initialized():  # inside Hydra's app: a multirun job
             cfg = compose(config_name=config_name, overrides=list(overrides))
+        else:
+            with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+                cfg = compose(config_name=config_name, overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
         first = str(err).strip().splitlines()[0]
         raise AvseqError(f"bad configuration override: {first}") from None

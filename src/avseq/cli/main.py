@@ -45,6 +45,12 @@ def cmd_train(overrides: list[str]) -> int:
     return 0
 
 
+def cmd_sweep(overrides: list[str]) -> int:
+    from avseq.sweep import multirun
+
+    return multirun([o for o in overrides if o not in ("-m", "--multirun")])
+
+
 def cmd_data_speech(overrides: list[str]) -> int:
     from hydra.utils import instantiate
 
@@ -318,6 +324,20 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     return emit_jsonl(rows(), None if srt else args.output)
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from avseq.models.average import average_checkpoints
+    from avseq.utils.checkpoint_io import AtomicCheckpointIO
+    from avseq.utils.io import check_writable_file
+
+    out = Path(args.output)
+    check_writable_file(out, "--output")
+    if out.resolve() in {Path(p).resolve() for p in args.checkpoints}:
+        raise AvseqError(f"--output {out}: is one of the checkpoints averaged; give a new name")
+    AtomicCheckpointIO().save_checkpoint(average_checkpoints(args.checkpoints), out)
+    print(f"averaged {len(args.checkpoints)} checkpoints into {out}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from avseq.export.writer import export_checkpoint
 
@@ -351,10 +371,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to the `sys.stderr` of the moment (one that was replaced, e.g. by a test's
+    capture, may be closed)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not log.handlers:  # main() may run many times in one process (tests, notebooks)
-        handler = logging.StreamHandler()
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -365,6 +394,8 @@ def main(argv: list[str] | None = None) -> int:
             "data-speech": cmd_data_speech,
             "data-video": cmd_data_video,
         }
+        if argv and argv[0] == "train" and {"-m", "--multirun"} & set(argv[1:]):
+            return cmd_sweep(argv[1:])
         if argv and argv[0] in hydra_commands and not {"-h", "--help"} & set(argv[1:]):
             return hydra_commands[argv[0]](argv[1:])
         args = parser.parse_args(argv)
@@ -381,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             "transcribe": cmd_transcribe,
             "classify": cmd_classify,
             "caption": cmd_caption,
+            "average": cmd_average,
             "export": cmd_export,
             "serve": cmd_serve,
         }[args.command](args)

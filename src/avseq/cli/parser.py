@@ -10,7 +10,7 @@ from avseq.errors import AvseqError
 
 DESCRIPTION = (
     "The `avseq` command: train, data-speech, data-video, check-data, word-lm, evaluate, "
-    "transcribe, classify, caption, export, serve."
+    "transcribe, classify, caption, average, export, serve."
 )
 
 
@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="save a PNG per file: the attention decoder's alignment over the spectrogram "
         "(--decoder attention or joint)",
     )
+    av = sub.add_parser(
+        "average",
+        help="average the weights of checkpoints of one run (the last or best k) into one",
+    )
+    av.add_argument("--checkpoints", nargs="+", required=True, help="two or more .ckpt files")
+    av.add_argument("--output", required=True, help="the averaged .ckpt to write")
     ex = sub.add_parser(
         "export",
         help="export a checkpoint to ONNX or TorchScript (speech recognizer, action classifier, "
