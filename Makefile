@@ -23,7 +23,7 @@ JOINT_WORD_LM ?= $(abspath $(dir $(JOINT_CKPT))../words-3gram.arpa)
 .PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
 	train-speech-joint train-speech-lm bench-decoders \
 	data-video train-video evaluate-video bench-video export-speech export-video export-check \
-	serve bench-export bench-serve clean
+	serve bench-export bench-serve bench-data clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -109,6 +109,9 @@ serve: setup ## Serve the trained models: web page and JSON API on http://127.0.
 
 bench-serve: setup ## Load check of the server: concurrent clients on loopback, throughput, p50/p95 latency, errors, memory
 	$(PY) -m avseq.bench.serve $(ARGS)
+
+bench-data: setup ## Data at scale: read and start training on a generated 1,000,000-line manifest (time, peak memory); word LM builder speed
+	$(PY) -m avseq.bench.data $(ARGS)
 
 clean: ## Remove runs and generated data (keeps .venv)
 	rm -rf runs outputs lightning_logs

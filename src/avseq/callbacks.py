@@ -52,7 +52,7 @@ class WordNgram(Callback):
             return
         start = time.perf_counter()
         try:
-            _, sentences = build_word_lm(
+            _, sentences, _ = build_word_lm(
                 [manifest], self.output, self.order, trainer.datamodule.tokenizer
             )
         except (AvseqError, MemoryError, OSError, ValueError) as err:  # the checkpoints stand

@@ -6,11 +6,12 @@ import argparse
 import math
 from collections.abc import Callable
 
+from avseq.data.corpora import CORPORA
 from avseq.errors import AvseqError
 
 DESCRIPTION = (
-    "The `avseq` command: train, data-speech, data-video, check-data, word-lm, evaluate, "
-    "transcribe, classify, caption, average, export, serve."
+    "The `avseq` command: train, data-speech, data-video, prepare, check-data, word-lm, "
+    "evaluate, transcribe, classify, caption, average, export, serve, generate, study."
 )
 
 
@@ -84,6 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--classes", help="video class list file (default: beside the file)")
     check.add_argument("--video-root", help="folder relative video paths point into")
 
+    prep = sub.add_parser(
+        "prepare",
+        help="write manifests / annotation files from a real corpus's own layout (LibriSpeech, "
+        "Common Voice, Speech Commands, Kaldi, TED-LIUM, Kinetics, HMDB51, MSVD)",
+    )
+    prep.add_argument("name", choices=list(CORPORA), help="the corpus")
+    prep.add_argument("root", help="the corpus's folder, as distributed")
+    prep.add_argument("--output", required=True, help="the folder the files and report go to")
+    prep.add_argument(
+        "--keep-text",
+        action="store_true",
+        help="keep transcripts as written (for SentencePiece units) instead of normalising "
+        "them to a-z, apostrophe and space",
+    )
+    prep.add_argument("--fold", type=at_least(1), help="HMDB51's split: 1, 2 or 3 (default 1)")
+    prep.add_argument(
+        "--jobs", type=at_least(1), default=4, help="threads reading file headers (default 4)"
+    )
+
     ev = sub.add_parser(
         "evaluate",
         help="score a checkpoint: WER/CER (speech), accuracy (video actions), caption metrics",
@@ -110,10 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
         "test_unseen_voice (or any <split>.jsonl beside its test manifest); video, with "
         "--captions or the built-in clips, e.g. test or test_comp (default test)",
     )
+    ev.add_argument(
+        "--group-by",
+        metavar="FIELD",
+        help="speech: report WER per value of this manifest field (default: speaker, voice or "
+        "client_id when the manifest has one)",
+    )
     ev.add_argument("--video-root", help="folder relative video paths point into")
     ev.add_argument("--workers", type=at_least(0), default=2, help="video decoding processes")
     ev.add_argument("--output-dir", help="where predictions.jsonl and summary.{json,md} go")
 
+    from avseq.cli.research import add_research_parsers  # here: it uses this module's types
+
+    add_research_parsers(sub)  # generate, study
     wl = sub.add_parser(
         "word-lm",
         help="build a word n-gram LM (ARPA, Kneser-Ney) from transcripts for CTC beam search",

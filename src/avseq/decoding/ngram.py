@@ -3,8 +3,9 @@ file that CTC beam search loads through KenLM (`--decoder ctc-beam --lexicon ...
 
 Written here because the field's builders (KenLM's `lmplz`, SRILM) are C++ programs that are
 not pip-installable; a few thousand to a few million words of transcripts take seconds in
-Python. Lower orders use continuation counts (how many distinct words precede an n-gram), one
-absolute discount per order, D = n1 / (n1 + 2 n2), and the unigrams are interpolated with a
+Python. When `lmplz` is installed, `build_word_lm` hands the text to it (large LM corpora).
+Lower orders use continuation counts (how many distinct words precede an n-gram), one absolute
+discount per order, D = n1 / (n1 + 2 n2), and the unigrams are interpolated with a
 uniform distribution so every vocabulary word has a probability.
 """
 
@@ -12,11 +13,14 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
+from avseq.errors import AvseqError
 from avseq.text.reading import read_texts
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -129,15 +133,54 @@ def write_arpa(model: list[dict[tuple[str, ...], tuple[float, float]]], path: st
     return path
 
 
+def arpa_sizes(path: str | Path) -> list[int]:
+    """The n-gram counts in an ARPA file's header, by order."""
+    sizes = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("ngram "):
+                sizes.append(int(line.split("=")[1]))
+            elif line.startswith("\\1-grams:"):
+                break
+    return sizes
+
+
+def _lmplz(lmplz: str, sentences: list[list[str]], output: Path, order: int) -> None:
+    """KenLM's builder on the sentences (modified Kneser-Ney, written straight to ARPA)."""
+    tmp = output.with_name(output.name + ".tmp")
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as text, open(tmp, "wb") as arpa:
+        text.writelines(" ".join(words) + "\n" for words in sentences if words)
+        text.seek(0)
+        done = subprocess.run(
+            [lmplz, "-o", str(order), "--discount_fallback"],
+            stdin=text, stdout=arpa, stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        last = (done.stderr.decode(errors="replace").strip().splitlines() or ["failed"])[-1]
+        raise AvseqError(f"{lmplz} failed: {last}")
+    tmp.replace(output)
+
+
 def build_word_lm(
-    sources: Iterable[str | Path], output: str | Path, order: int, tokenizer
-) -> tuple[list[dict[tuple[str, ...], tuple[float, float]]], int]:
+    sources: Iterable[str | Path], output: str | Path, order: int, tokenizer, lmplz: str = "auto"
+) -> tuple[list[int], int, str]:
     """Reads the sentences of manifests or text files (`read_texts`), builds their
-    Kneser-Ney model and writes it to `output` as ARPA. Returns (model, sentences read)."""
+    Kneser-Ney model and writes it to `output` as ARPA: with KenLM's `lmplz` when it is on
+    PATH (`lmplz="auto"`; a path to use that one, "" for never), which takes text of any size
+    in bounded memory; else in Python, in memory (BENCHMARKS.md: "Data at scale").
+
+    Returns:
+        (n-gram counts by order, sentences read, the builder used: "lmplz" or "python").
+    """
     sentences = [t.split() for source in sources for t in read_texts(source, tokenizer)[0]]
+    program = shutil.which("lmplz") if lmplz == "auto" else lmplz
+    if program:
+        _lmplz(program, sentences, Path(output), order)
+        return arpa_sizes(output), len(sentences), "lmplz"
     model = kneser_ney(sentences, order)
     write_arpa(model, output)
-    return model, len(sentences)
+    return [len(m) for m in model], len(sentences), "python"
 
 
 def read_arpa_words(path: str | Path) -> list[str]:

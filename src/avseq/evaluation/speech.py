@@ -11,6 +11,7 @@ from avseq.errors import AvseqError
 from avseq.inference.speech import Transcriber
 from avseq.media.audio import load_audio
 from avseq.metrics.asr import ASRScore
+from avseq.metrics.asr_analysis import GROUP_FIELDS, error_analysis
 from avseq.utils.io import write_report
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,30 @@ def split_manifest(test_manifest: Path, split: str) -> Path:
     return path
 
 
+def group_field(utts: list, asked: str | None) -> str | None:
+    """The manifest field results are grouped by: `asked`, else the first of GROUP_FIELDS
+    the manifest has."""
+    if asked:
+        if not any(asked in u.fields for u in utts):
+            raise AvseqError(f"--group-by {asked}: no utterance of the manifest has that field")
+        return asked
+    return next((f for f in GROUP_FIELDS if utts and f in utts[0].fields), None)
+
+
 def evaluate_speech(
-    transcriber: Transcriber, manifest: str | Path, out_dir: Path, limit: int | None = None
+    transcriber: Transcriber,
+    manifest: str | Path,
+    out_dir: Path,
+    limit: int | None = None,
+    group_by: str | None = None,
 ) -> dict[str, Any]:
     """WER/CER with S/D/I counts on a manifest (its first `limit` utterances if given); writes
-    predictions.jsonl, summary.json/.md."""
+    predictions.jsonl, summary.json/.md and the error analysis (`error_analysis`: trn files,
+    alignments, frequent errors, WER per speaker or `group_by` field)."""
     utts, problems = read_manifest(manifest, transcriber.tokenizer, on_error="skip")
     utts = utts[:limit] if limit else utts
+    field = group_field(utts, group_by)
+    groups: list[str | None] = []
     for problem in problems:
         log.warning("skipped: %s", problem)
     score, rows, skipped = ASRScore(), [], len(problems)
@@ -53,6 +71,7 @@ def evaluate_speech(
         for utt, hyp in zip(chunk, transcriber.transcribe_waves(waves), strict=True):
             ref = transcriber.tokenizer.normalize(utt.text)
             w, c = score.add(ref, hyp)
+            groups.append(str(utt.fields.get(field)) if field else None)
             rows.append(
                 {
                     "audio_filepath": str(utt.audio_filepath),
@@ -80,6 +99,8 @@ def evaluate_speech(
         "device": str(transcriber.torch_device),
         "decoding": transcriber.options.describe(),
     }
+    refs, hyps = [r["reference"] for r in rows], [r["hypothesis"] for r in rows]
+    summary["errors"] = error_analysis(out_dir, refs, hyps, groups, field)
     write_report(out_dir, rows, summary, summary_markdown(summary, rows))
     return summary
 

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rapidfuzz.distance import Levenshtein
 
-def edit_ops(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
-    """Minimum-edit alignment of `hyp` to `ref`: (substitutions, deletions, insertions).
 
-    Among alignments of minimal total cost, prefers substitutions over deletion+insertion.
-    """
-    n, m = len(ref), len(hyp)
-    # cost[i][j] = (total, subs, dels, ins) aligning ref[:i] with hyp[:j]
-    prev = [(j, 0, 0, j) for j in range(m + 1)]
-    for i in range(1, n + 1):
-        cur = [(i, 0, i, 0)]
-        for j in range(1, m + 1):
-            if ref[i - 1] == hyp[j - 1]:
-                best = prev[j - 1]
-            else:
-                t, s, d, k = prev[j - 1]
-                best = (t + 1, s + 1, d, k)
-            t, s, d, k = prev[j]
-            if t + 1 < best[0]:
-                best = (t + 1, s, d + 1, k)
-            t, s, d, k = cur[j - 1]
-            if t + 1 < best[0]:
-                best = (t + 1, s, d, k + 1)
-            cur.append(best)
-        prev = cur
-    return prev[m][1], prev[m][2], prev[m][3]
+def edit_ops(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int, int]:
+    """A minimum-edit alignment of `hyp` to `ref` (rapidfuzz's Levenshtein, the alignment
+    jiwer uses): (substitutions, deletions, insertions)."""
+    counts = Counter(op.tag for op in Levenshtein.editops(ref, hyp))
+    return counts["replace"], counts["delete"], counts["insert"]
 
 
 @dataclass

@@ -264,17 +264,25 @@ def load_language_model(
     Raises:
         AvseqError: naming the file when it is not a language model or its units differ.
     """
-    ckpt = load_checkpoint(path, "speech_lm")
-    meta = ckpt["avseq"]
-    model = _rebuild(ckpt, meta["net"], RNNLanguageModel, path)
-    lm_tokenizer = _tokenizer(meta, path)
+    model, lm_tokenizer = load_language_model_and_units(path, device)
     if lm_tokenizer.to_dict() != tokenizer.to_dict():
         raise AvseqError(
             f"{path}: the language model's units ({lm_tokenizer.describe()}) differ from the "
             f"recognizer's ({tokenizer.describe()}); train it with the recognizer's tokenizer "
             "(data.tokenizer_checkpoint=RECOGNIZER.ckpt)"
         )
-    return model.eval().to(device)
+    return model
+
+
+def load_language_model_and_units(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[RNNLanguageModel, Tokenizer]:
+    """Rebuilds a language model in eval mode on `device`, with the units (tokenizer) it was
+    trained on (`avseq generate`)."""
+    ckpt = load_checkpoint(path, "speech_lm")
+    meta = ckpt["avseq"]
+    model = _rebuild(ckpt, meta["net"], RNNLanguageModel, path)
+    return model.eval().to(device), _tokenizer(meta, path)
 
 
 def speech_tokenizer(checkpoint: str | Path | None = None) -> Tokenizer:

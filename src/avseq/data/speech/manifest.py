@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from avseq.errors import AvseqError, ManifestError
@@ -26,6 +26,8 @@ class Utterance:
     duration: float
     text: str
     where: str  # "manifest.jsonl:12", for error messages
+    # the line's other keys (speaker, voice, ...): what evaluation can group results by
+    fields: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 def _parse_line(raw: str, where: str, base: Path, require_text: bool) -> Utterance:
@@ -61,7 +63,9 @@ def _parse_line(raw: str, where: str, base: Path, require_text: bool) -> Utteran
         raise ManifestError(
             f"{where}: duration must be a positive number of seconds, got {duration!r}"
         )
-    return Utterance(path, float(duration), text, where)
+    known = ("audio_filepath", "duration", "text")
+    fields = {k: v for k, v in item.items() if k not in known and isinstance(v, str | int | float)}
+    return Utterance(path, float(duration), text, where, fields)
 
 
 def read_manifest(
