@@ -60,14 +60,29 @@ def tiny_overrides(
         joint = OmegaConf.select(cfg, "model.net.decoder") is not None
         model = [*TINY_MODEL, *(TINY_DECODER if joint else [])]
         sizes = ["data.batch_size=8", "data.num_workers=0", *model]
-        extra = [*corpus_overrides(request.getfixturevalue("tiny_corpus")), *sizes]
+        corpus = request.getfixturevalue("tiny_corpus")
+        if cfg.data.corpus is None:  # a recipe for a real corpus: the tiny corpus's manifests
+            splits = {s: corpus.manifest(s) for s in ("train", "val", "test")}
+            extra = [f"data.{s}_manifest={m}" for s, m in splits.items()] + sizes
+        else:
+            extra = [*corpus_overrides(corpus), *sizes]
     elif data == "TextDataModule":
         extra = [*corpus_overrides(request.getfixturevalue("tiny_corpus")), *TINY_LM]
         extra.append("data.batch_size=8")
     elif data == "VideoDataModule":
         # the tiny clips, clip and model sizes of the video end-to-end tests
-        base = video_overrides(request.getfixturevalue("video_corpus"), runs)
+        clips = request.getfixturevalue("video_corpus")
+        base = video_overrides(clips, runs)
         extra = [o for o in base if not o.startswith("experiment=")]
+        if cfg.data.corpus is None:  # a recipe for a real corpus: the tiny clips' files
+            extra = [o for o in extra if not o.startswith("data.corpus.")]
+            extra += [f"data.{s}_annotations={clips.annotations(s)}" for s in ("train", "val")]
+            extra += [
+                f"data.test_annotations={clips.annotations('test')}",
+                f"data.classes={clips.classes}",
+                "data.video_root=null",
+                "model.net.frame_encoder.kind=cnn",
+            ]
     else:
         pytest.fail(f"experiment={name}: no tiny overrides for {data}; add them in tiny_overrides")
     if cfg.trainer.accelerator != "cpu":  # a GPU recipe: everything else as configured
