@@ -233,9 +233,13 @@ class VideoCaptioner(VideoPredictor):
     def text(self, hyp: Hypothesis) -> str:
         return self.vocab.decode(hyp.tokens)
 
-    def caption_file(self, path: str | Path, plot: Path | None = None) -> dict[str, Any]:
+    def caption_file(
+        self, path: str | Path, plot: Path | None = None, attention: bool = False
+    ) -> dict[str, Any]:
         """One caption for a video (its frames sampled over the whole video); with `plot`, the
-        frames-by-words attention map is drawn to that PNG."""
+        frames-by-words attention map is drawn to that PNG; with `attention`, it is returned as
+        data: {"words", "weights" (words + 1 rows, the last for end of sentence) x sampled
+        frames, "frame_times" (seconds)}."""
         info = video_info(path)
         self.video_seconds += info.duration
         frames = read_clip(path, self.size)
@@ -252,12 +256,20 @@ class VideoCaptioner(VideoPredictor):
             result["alternatives"] = [
                 {"caption": self.text(h), "score": round(h.score, 4)} for h in hyps[1:]
             ]
+        index = sample_indices(len(frames), self.num_frames, 0.5)
+        # a long file is read as an even subset of its frames: a kept frame lasts longer
+        step = info.duration / len(frames) if info.duration > 0 else 1 / max(info.fps, 1e-6)
+        times = [i * step for i in index]
         if plot is not None:
-            index = sample_indices(len(frames), self.num_frames, 0.5)
             thumbs = read_clip(path, max(self.size, 128))[index]
-            times = [i / max(info.fps, 1e-6) for i in index]
             plot_caption_attention(thumbs, self.text(best).split(), best.attention, times, plot)
             result["attention_plot"] = str(plot)
+        if attention and best.attention is not None:
+            result["attention"] = {
+                "words": self.text(best).split(),
+                "weights": [[round(w, 4) for w in row] for row in best.attention.float().tolist()],
+                "frame_times": [round(float(t), 3) for t in times],
+            }
         return result
 
     def caption_files(
