@@ -22,8 +22,9 @@ JOINT_WORD_LM ?= $(abspath $(dir $(JOINT_CKPT))../words-3gram.arpa)
 .DEFAULT_GOAL := help
 .PHONY: help setup test lint format data-speech train-speech evaluate-speech bench-speech \
 	train-speech-joint train-speech-lm bench-decoders \
-	data-video train-video evaluate-video bench-video export-speech export-video export-check \
-	serve bench-export bench-serve bench-data clean
+	data-video train-video evaluate-video bench-video train-frames evaluate-frames \
+	export-speech export-video export-check \
+	serve bench-export bench-serve bench-data study-rnn clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -88,6 +89,13 @@ evaluate-video: setup ## Evaluate a video checkpoint: test split (+ the composit
 bench-video: setup ## Training throughput (Lightning vs plain PyTorch), data wait, classify and caption speed
 	$(PY) -m avseq.bench.video $(ARGS)
 
+FRAMES_CKPT ?= runs/video_frames/latest/checkpoints/best.ckpt
+train-frames: setup ## Train the frame predictor on the built-in clips: 8 frames seen, 4 predicted (ARGS="trainer=gpu ...")
+	$(AVSEQ) train experiment=video_frames $(ARGS)
+
+evaluate-frames: setup ## PSNR/SSIM per horizon of a frame predictor vs copy-last and linear extrapolation on the test split, with example GIFs (FRAMES_CKPT=path/to.ckpt)
+	$(AVSEQ) evaluate --checkpoint $(FRAMES_CKPT) $(ARGS)
+
 EXPORT_FORMAT ?= onnx
 export-speech: setup ## Export the speech checkpoint to ONNX (EXPORT_FORMAT=torchscript) in runs/export/speech, checked against PyTorch on a few test items
 	$(AVSEQ) export --checkpoint $(CKPT) --format $(EXPORT_FORMAT) --output runs/export/speech $(ARGS)
@@ -112,6 +120,10 @@ bench-serve: setup ## Load check of the server: concurrent clients on loopback, 
 
 bench-data: setup ## Data at scale: read and start training on a generated 1,000,000-line manifest (time, peak memory); word LM builder speed
 	$(PY) -m avseq.bench.data $(ARGS)
+
+STUDY_OUT ?= runs/study_rnn
+study-rnn: setup ## RNN vs LSTM vs GRU on the adding problem: gradient flow, spans learned, clipping; report in STUDY_OUT (~7 min on 2 cores; ARGS="--size gpu --device cuda")
+	$(AVSEQ) study gradients --output $(STUDY_OUT) $(ARGS)
 
 clean: ## Remove runs and generated data (keeps .venv)
 	rm -rf runs outputs lightning_logs

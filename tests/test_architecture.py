@@ -59,6 +59,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "avseq.media",
         "avseq.text",
     ),
+    "avseq.study": ("avseq.models",),
     "avseq.serve": (
         "avseq.inference",
         "avseq.models",

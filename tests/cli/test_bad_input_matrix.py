@@ -297,6 +297,8 @@ def test_every_experiment_reads_every_key(name: str, tmp_path: Path) -> None:
         def getfixturevalue(fixture: str):
             if fixture == "tiny_corpus":
                 return CorpusSpec(root=str(tmp_path), train_hours=0.01)
+            if fixture == "keyword_manifests":
+                return {split: tmp_path / f"{split}.jsonl" for split in ("train", "val", "test")}
             return VideoCorpusSpec(root=str(tmp_path), n_train=4, n_val=2, n_test=2, n_comp=2)
 
     overrides = [f"experiment={name}"]

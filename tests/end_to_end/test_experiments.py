@@ -16,6 +16,8 @@ from avseq.config import load_config
 from avseq.models.checkpoint import (
     checkpoint_task,
     load_checkpoint,
+    load_frame_model,
+    load_keyword_model,
     load_language_model,
     load_speech_model,
     load_video_model,
@@ -24,6 +26,8 @@ from avseq.text.tokenizer import tokenizer_from_dict
 from avseq.train import train
 
 from ..conftest import REPO
+from .test_frames import overrides as frames_overrides
+from .test_keyword import keyword_manifests  # noqa: F401 (the tiny labelled manifests fixture)
 from .test_speech import TINY_LM, TINY_MODEL, corpus_overrides
 from .test_speech_decoding import TINY_DECODER
 from .test_video import overrides as video_overrides
@@ -32,6 +36,8 @@ from .test_video import video_corpus  # noqa: F401 (the tiny clips fixture)
 EXPERIMENTS = sorted(p.stem for p in (REPO / "configs" / "experiment").glob("*.yaml"))
 # the kind of checkpoint each data module's models write
 KINDS = {"SpeechDataModule": "speech", "TextDataModule": "speech_lm", "VideoDataModule": "video"}
+KINDS["KeywordDataModule"] = "keyword"
+KINDS["FrameDataModule"] = "video_frames"
 
 # a couple of steps of everything: fit, validation (so the checkpoint monitor is exercised),
 # and the test stage where the recipe runs one
@@ -66,6 +72,13 @@ def tiny_overrides(
             extra = [f"data.{s}_manifest={m}" for s, m in splits.items()] + sizes
         else:
             extra = [*corpus_overrides(corpus), *sizes]
+    elif data == "KeywordDataModule":  # the tiny corpus's manifests with a label field
+        manifests = request.getfixturevalue("keyword_manifests")
+        extra = [f"data.{s}_manifest={m}" for s, m in manifests.items()]
+        extra += ["data.batch_size=8", "data.num_workers=0", *TINY_MODEL]
+    elif data == "FrameDataModule":  # the tiny clips, as a frame sequence each
+        base = frames_overrides(request.getfixturevalue("video_corpus"), runs)
+        extra = [o for o in base if not o.startswith("experiment=")]
     elif data == "TextDataModule":
         extra = [*corpus_overrides(request.getfixturevalue("tiny_corpus")), *TINY_LM]
         extra.append("data.batch_size=8")
@@ -100,6 +113,10 @@ def rebuild(path: str) -> str:
     elif kind == "speech_lm":
         meta = load_checkpoint(path, "speech_lm")["avseq"]
         load_language_model(path, tokenizer_from_dict(meta["tokenizer"]))
+    elif kind == "keyword":
+        load_keyword_model(path)
+    elif kind == "video_frames":
+        load_frame_model(path)
     else:
         load_video_model(path)
     return kind

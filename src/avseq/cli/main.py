@@ -18,10 +18,11 @@ from avseq.cli.predict import (
     cmd_caption,
     cmd_classify,
     cmd_evaluate,
+    cmd_predict_frames,
     cmd_transcribe,
     decode_options,
 )
-from avseq.cli.research import cmd_generate
+from avseq.cli.research import cmd_generate, cmd_study
 from avseq.errors import AvseqError
 
 log = logging.getLogger("avseq")
@@ -229,10 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             "transcribe": cmd_transcribe,
             "classify": cmd_classify,
             "caption": cmd_caption,
+            "predict-frames": cmd_predict_frames,
             "average": cmd_average,
             "export": cmd_export,
             "serve": cmd_serve,
             "generate": cmd_generate,
+            "study": cmd_study,
         }[args.command](args)
     except AvseqError as err:
         print(f"error: {err}", file=sys.stderr)

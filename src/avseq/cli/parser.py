@@ -11,7 +11,8 @@ from avseq.errors import AvseqError
 
 DESCRIPTION = (
     "The `avseq` command: train, data-speech, data-video, prepare, check-data, word-lm, "
-    "evaluate, transcribe, classify, caption, average, export, serve, generate, study."
+    "evaluate, transcribe, classify, caption, predict-frames, average, export, serve, generate, "
+    "study."
 )
 
 
@@ -106,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser(
         "evaluate",
-        help="score a checkpoint: WER/CER (speech), accuracy (video actions), caption metrics",
+        help="score a checkpoint: WER/CER (speech), accuracy (video actions, keywords), "
+        "caption metrics",
     )
     ev.add_argument("--checkpoint", required=True)
     ev.add_argument(
@@ -282,11 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="beam width (default 8; ctc-beam 64, or 16 with an LM checkpoint)",
         )
-    cl = sub.add_parser("classify", help="label video files with an action checkpoint")
-    cl.add_argument("inputs", nargs="+", help="video files or folders of videos")
+    cl = sub.add_parser(
+        "classify",
+        help="label video files with an action checkpoint, or audio files with a keyword one",
+    )
+    cl.add_argument(
+        "inputs",
+        nargs="+",
+        help="video files or folders of videos; for a keyword checkpoint audio files, folders "
+        "of them or manifests",
+    )
     cl.add_argument("--checkpoint", required=True)
     cl.add_argument("--output", help="write JSON lines here instead of stdout")
-    cl.add_argument("--top-k", type=at_least(1), default=5, help="labels listed per video")
+    cl.add_argument("--top-k", type=at_least(1), default=5, help="labels listed per input")
     ca = sub.add_parser("caption", help="write a caption per video with a captioning checkpoint")
     ca.add_argument("inputs", nargs="+", help="video files or folders of videos")
     ca.add_argument("--checkpoint", required=True)
@@ -304,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="save a PNG per video: attention over the frames for each word",
     )
     ca.add_argument("--beam", type=at_least(1), default=5, help="beam width (1: greedy)")
+    pf = sub.add_parser(
+        "predict-frames",
+        help="predict a video's next frames with a frame prediction checkpoint and write the "
+        "true and predicted frames side by side",
+    )
+    pf.add_argument("video", help="a video file (frames spread evenly over it, as in training)")
+    pf.add_argument("--checkpoint", required=True, help="a video_frames .ckpt")
+    pf.add_argument(
+        "--output",
+        help="a .gif or .mp4 (animated, true left, predicted right) or .png (a strip); "
+        "default <video name>.frames.gif",
+    )
+    pf.add_argument("--fps", type=positive("frames a second"), default=4.0, help="animation speed")
+    pf.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     ev.add_argument(
         "--beam",
         type=at_least(1),

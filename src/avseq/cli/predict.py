@@ -1,5 +1,5 @@
-"""The prediction commands: evaluate, transcribe, classify, caption (`avseq.cli.main`
-dispatches to them)."""
+"""The prediction commands: evaluate, transcribe, classify, caption, predict-frames
+(`avseq.cli.main` dispatches to them)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     task = checkpoint_task(args.checkpoint)
     if task == "video":
         return cmd_evaluate_video(args)
+    if task == "video_frames":
+        return cmd_evaluate_frames(args)
+    if task == "keyword":
+        from avseq.cli.keyword import cmd_evaluate_keyword
+
+        return cmd_evaluate_keyword(args)
     if args.annotations or args.captions:
         raise AvseqError(
             f"{args.checkpoint}: a {task} checkpoint takes --manifest, not --annotations "
@@ -98,6 +104,49 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_evaluate_frames(args: argparse.Namespace) -> int:
+    from avseq.evaluation.frames import evaluate_frames
+    from avseq.evaluation.paths import default_eval_dir, split_annotations
+    from avseq.inference.frames import VideoFramePredictor
+
+    if args.manifest or args.captions:
+        raise AvseqError(
+            f"{args.checkpoint}: a frame prediction checkpoint takes --annotations or --split"
+        )
+    predictor = VideoFramePredictor(args.checkpoint, args.device, args.batch_size)
+    clip = predictor.meta["clip"]
+    annotations = args.annotations or clip.get("test_annotations")
+    if args.split and not args.annotations:
+        annotations = split_annotations(clip.get("test_annotations"), args.split)
+    if not annotations:
+        raise AvseqError(
+            f"{args.checkpoint}: records no {args.split or 'test'} split; pass --annotations FILE"
+        )
+    out_dir = (
+        Path(args.output_dir)
+        if args.output_dir
+        else default_eval_dir(Path(args.checkpoint), Path(annotations))
+    )
+    root = args.video_root or (None if args.annotations else clip.get("video_root"))
+    summary = evaluate_frames(predictor, annotations, out_dir, root, args.workers)
+    print((out_dir / "summary.md").read_text())
+    print(f"(per-clip results: {out_dir / 'predictions.jsonl'})")
+    return skipped_status(summary, "video")
+
+
+def cmd_predict_frames(args: argparse.Namespace) -> int:
+    from avseq.inference.frames import VideoFramePredictor
+    from avseq.utils.io import check_writable_file
+
+    output = Path(args.output or f"{Path(args.video).stem}.frames.gif")
+    check_writable_file(output, "--output")
+    if output.suffix.lower() not in (".gif", ".mp4", ".png"):
+        raise AvseqError(f"--output {output}: give a .gif, .mp4 or .png file name")
+    predictor = VideoFramePredictor(args.checkpoint, args.device)
+    print(json.dumps(predictor.predict_file(args.video, output, args.fps)))
+    return 0
+
+
 def emit_jsonl(results: Iterable[tuple[dict | None, str | None]], output: str | None) -> int:
     """Prints one JSON line per result (or writes them atomically to `output`) and one
     `error:` line per failed input on stderr; returns 1 if any input failed, else 0."""
@@ -122,8 +171,14 @@ def emit_jsonl(results: Iterable[tuple[dict | None, str | None]], output: str | 
 def cmd_classify(args: argparse.Namespace) -> int:
     from avseq.cli.inputs import expand_videos
     from avseq.inference.video import ActionClassifier
+    from avseq.models.checkpoint import checkpoint_task
 
     check_outputs(args)
+    # a keyword checkpoint labels audio files (a missing file fails below, after the inputs)
+    if Path(args.checkpoint).is_file() and checkpoint_task(args.checkpoint) == "keyword":
+        from avseq.cli.keyword import cmd_classify_keyword
+
+        return cmd_classify_keyword(args)
     paths = expand_videos(args.inputs)
     classifier = ActionClassifier(args.checkpoint, args.device, args.batch_size, args.views)
     results = classifier.classify_files(paths, args.top_k)

@@ -53,6 +53,29 @@ def add_research_parsers(sub: argparse._SubParsersAction) -> None:
     )
     gen.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
 
+    st = sub.add_parser(
+        "study",
+        help="measure the recurrent networks: `avseq study gradients` trains RNN, LSTM and GRU "
+        "on the adding problem and writes a report (gradient flow, spans learned, clipping)",
+    )
+    st.add_argument("name", choices=["gradients"], help="the study")
+    st.add_argument(
+        "--size",
+        choices=["tiny", "cpu", "gpu"],
+        default="cpu",
+        help="cpu: about 7 minutes on 2 cores (default); gpu: longer spans and training; "
+        "tiny: seconds, a smoke test",
+    )
+    st.add_argument("--output", default="runs/study_rnn", help="the report folder")
+    st.add_argument("--spans", type=at_least(2), nargs="+", help="spans T to train on")
+    st.add_argument("--steps", type=at_least(1), help="training steps per network and span")
+    st.add_argument("--budget", type=at_least(50), help="parameters per network")
+    st.add_argument(
+        "--probe-span", type=at_least(2), help="span of the gradient-vs-distance curves"
+    )
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N")
+
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from avseq.inference.generate import SamplingOptions, TextGenerator
@@ -62,4 +85,21 @@ def cmd_generate(args: argparse.Namespace) -> int:
     generator = TextGenerator.from_checkpoint(args.checkpoint, pick_device(args.device))
     for line in generator.generate(args.prompt, args.num, args.seed, options):
         print(line, flush=True)
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from avseq.study.gradients import run_study, sized
+    from avseq.study.report import write_report
+    from avseq.utils.device import pick_device
+
+    spans = tuple(args.spans) if args.spans else None
+    size = sized(
+        args.size, spans=spans, steps=args.steps, budget=args.budget, probe_span=args.probe_span
+    )
+    report = write_report(run_study(size, pick_device(args.device), args.seed), Path(args.output))
+    print(report.read_text(encoding="utf-8"))
+    print(f"report: {report}")
     return 0

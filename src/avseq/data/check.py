@@ -14,14 +14,15 @@ from avseq.text.tokenizer import Tokenizer
 
 
 def check_manifest(
-    path: str | Path, tokenizer: Tokenizer, sample_rate: int
+    path: str | Path, tokenizer: Tokenizer | None, sample_rate: int, require_text: bool = True
 ) -> tuple[list[Utterance], list[str]]:
-    """Validates a manifest and decodes all of its audio.
+    """Validates a manifest (transcripts against `tokenizer` unless None; lines need one
+    unless `require_text` is False) and decodes all of its audio.
 
     Returns:
         (usable utterances, one "manifest:line: problem" message per bad line or file).
     """
-    utterances, problems = read_manifest(path, tokenizer, on_error="skip")
+    utterances, problems = read_manifest(path, tokenizer, "skip", require_text)
     good: list[Utterance] = []
     for utt in utterances:
         try:

@@ -120,6 +120,8 @@ def export_checkpoint(
         raise AvseqError(
             f"{checkpoint}: a language-model checkpoint; export the recognizer it decodes with"
         )
+    if kind not in ("speech", "video"):
+        raise AvseqError(f"{checkpoint}: a {kind} checkpoint; export takes speech and video ones")
     specs, fields = _speech(checkpoint) if kind == "speech" else _video(checkpoint)
     out.mkdir(parents=True, exist_ok=True)
     graphs = {}

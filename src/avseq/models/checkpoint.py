@@ -6,16 +6,18 @@ this record (format CHECKPOINT_FORMAT):
 
     format  2; format 1 (avseq before composed components) is migrated when read
     kind    what the network is: "speech" (a `SpeechRecognizer`), "speech_lm" (an
-            `RNNLanguageModel` over a recognizer's tokens) or "video" (a `VideoModel`)
+            `RNNLanguageModel` over a recognizer's tokens), "video" (a `VideoModel`) or
+            "keyword" (a `KeywordClassifier`)
     net     how to rebuild it: a `_target_` config of its builder with the sizes filled in,
             each part a `_partial_` `_target_` config (as in configs/model/*.yaml)
     ...     the kind's own fields (KIND_FIELDS): tokenizer, ctc_weight, test_manifest (speech);
-            tokenizer (speech_lm); classes, vocab, clip (video)
+            tokenizer (speech_lm); classes, vocab, clip (video); classes, test_manifest
+            (keyword); clip (video_frames: a `FramePredictor`)
 
 `kind` is neither Hydra's `task_name` (the run's folder: speech, speech_joint, video_action,
 ...) nor a `*Task` class (the LightningModule that trains a network and writes its record:
-SpeechTask "speech", LanguageModelTask "speech_lm", VideoTask "video"). Format 1 called it
-`task` and had "video_action" for the video models of avseq 0.1.
+SpeechTask "speech", LanguageModelTask "speech_lm", VideoTask "video", KeywordTask
+"keyword"). Format 1 called it `task` and had "video_action" for the video models of avseq 0.1.
 
 A checkpoint is untrusted input: it is read with `weights_only=True`, and every `_target_` in
 its `net` must be one of avseq's components (`avseq.models.components.specs.COMPONENTS`),
@@ -31,6 +33,8 @@ import torch
 from torch import nn
 
 from avseq.errors import AvseqError
+from avseq.models.components.frame_predictor import FramePredictor
+from avseq.models.components.keyword import KeywordClassifier
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.components.recognizer import SpeechRecognizer
 from avseq.models.components.specs import build_spec, check_spec
@@ -44,6 +48,8 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "speech": ("tokenizer", "ctc_weight", "test_manifest"),
     "speech_lm": ("tokenizer",),
     "video": ("classes", "vocab", "clip"),
+    "keyword": ("classes", "test_manifest"),
+    "video_frames": ("clip",),
 }
 VIDEO_TASKS = ("video", "video_action")  # "video_action": format-1 checkpoints of avseq 0.1
 
@@ -52,7 +58,7 @@ def write_record(checkpoint: dict[str, Any], kind: str, net: dict[str, Any], **f
     """Stores the `avseq` record in a Lightning checkpoint (the tasks' `on_save_checkpoint`).
 
     Args:
-        kind: "speech", "speech_lm" or "video" (see the module docstring).
+        kind: "speech", "speech_lm", "video" or "keyword" (see the module docstring).
         net: the network's spec (`avseq.models.components.specs.net_spec`).
         fields: exactly the kind's KIND_FIELDS.
     """
@@ -302,7 +308,7 @@ def _tokenizer(meta: dict[str, Any], path: str | Path) -> Tokenizer:
 
 
 def checkpoint_task(path: str | Path) -> str:
-    """The kind of network a checkpoint holds ("speech", "speech_lm" or "video")."""
+    """The kind of network a checkpoint holds ("speech", "speech_lm", "video", "keyword")."""
     kind = load_checkpoint(path, task=None)["avseq"]["kind"]
     return "video" if kind in VIDEO_TASKS else kind
 
@@ -335,6 +341,34 @@ def load_video_model(
     except (KeyError, TypeError, ValueError) as err:
         raise _mismatch(path, err) from None
     return model.eval().to(device), meta
+
+
+def load_keyword_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[KeywordClassifier, dict[str, Any]]:
+    """Rebuilds a trained keyword classifier in eval mode on `device`, with the checkpoint's
+    avseq record (classes in index order, test_manifest)."""
+    ckpt = load_checkpoint(path, "keyword")
+    meta = ckpt["avseq"]
+    model = _rebuild(ckpt, meta["net"], KeywordClassifier, path)
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or len(classes) != meta["net"].get("num_classes"):
+        raise _mismatch(path, ValueError("class list and model size differ"))
+    return model.eval().to(device), meta
+
+
+def load_frame_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[FramePredictor, dict[str, Any]]:
+    """Rebuilds a frame predictor in eval mode on `device`, with the checkpoint's record
+    (clip: size, context_frames, future_frames, test_annotations, ...)."""
+    ckpt = load_checkpoint(path, "video_frames")
+    model = _rebuild(ckpt, ckpt["avseq"]["net"], FramePredictor, path)
+    clip = ckpt["avseq"].get("clip") if isinstance(ckpt["avseq"].get("clip"), dict) else {}
+    sizes = [clip.get(k) for k in ("size", "context_frames", "future_frames")]
+    if sizes[0] != model.image_size or not all(isinstance(v, int) for v in sizes):
+        raise _mismatch(path, ValueError("clip settings and model size differ"))
+    return model.eval().to(device), ckpt["avseq"]
 
 
 def _rebuild(ckpt: dict[str, Any], spec: Any, kind: type, path: str | Path) -> Any:

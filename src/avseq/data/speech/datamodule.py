@@ -45,6 +45,8 @@ class SpeechDataModule(SplitDataModule):
             `build_tokenizer`). The checkpoint stores it.
     """
 
+    collate = staticmethod(collate_speech)  # items -> padded batch
+
     def __init__(
         self,
         corpus: CorpusSpec | None = None,
@@ -118,15 +120,19 @@ class SpeechDataModule(SplitDataModule):
             "test_manifest": str(Path(test).resolve()) if test else None,
         }
 
+    def read_split(self, path: Path) -> tuple[list[Utterance], list[str]]:
+        """A manifest's good utterances and one message per bad line (or, with
+        on_bad_item=check, per undecodable file): what the bad-item policy judges."""
+        if self.on_bad_item == "check":
+            return check_manifest(path, self.tokenizer, self.sample_rate)
+        return read_manifest(path, self.tokenizer, on_error="skip")
+
     def load_split(self, split: str) -> list[Utterance]:
         """Reads a split's manifest, applying the bad-item policy and the duration filter."""
         path = self.manifests[split]
         if path is None:
             raise AvseqError(f"no {split} manifest: set data.{split}_manifest=PATH")
-        if self.on_bad_item == "check":
-            utterances, problems = check_manifest(path, self.tokenizer, self.sample_rate)
-        else:
-            utterances, problems = read_manifest(path, self.tokenizer, on_error="skip")
+        utterances, problems = self.read_split(path)
         report_bad_items(path, problems, self.on_bad_item)
         kept = [u for u in utterances if self.min_duration <= u.duration <= self.max_duration]
         if len(kept) < len(utterances):
@@ -154,13 +160,14 @@ class SpeechDataModule(SplitDataModule):
                 augment = self.augment if split == "train" else None
                 if augment is not None:  # background speech: the other training utterances
                     augment.set_background([u.audio_filepath for u in utterances])
-                self.datasets[split] = SpeechDataset(
-                    utterances,
-                    self.tokenizer,
-                    self.sample_rate,
-                    augment=augment,
-                    skip_bad_audio=True,
-                )
+                self.datasets[split] = self.make_dataset(utterances, augment)
+
+    def make_dataset(
+        self, utterances: list[Utterance], augment: WaveAugment | None
+    ) -> SpeechDataset:
+        return SpeechDataset(
+            utterances, self.tokenizer, self.sample_rate, augment=augment, skip_bad_audio=True
+        )
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
@@ -171,7 +178,7 @@ class SpeechDataModule(SplitDataModule):
             shuffle,
             self.seed,
             self.trainer,
-            collate_speech,
+            self.collate,
             self.num_workers,
             sortagrad=self.sortagrad,
         )

@@ -24,7 +24,7 @@ class SpeechDataset(Dataset):
 
     Args:
         utterances: validated manifest entries.
-        tokenizer: encodes transcripts.
+        tokenizer: encodes transcripts (None: a subclass labels its items otherwise).
         sample_rate: the model's rate; files are resampled to it.
         augment: waveform augmentation (training only), or None.
         skip_bad_audio: return None for unusable audio (collate drops and counts it) instead of
@@ -34,7 +34,7 @@ class SpeechDataset(Dataset):
     def __init__(
         self,
         utterances: Sequence[Utterance],
-        tokenizer: Tokenizer,
+        tokenizer: Tokenizer | None,
         sample_rate: int,
         augment: WaveAugment | None = None,
         skip_bad_audio: bool = True,
@@ -52,10 +52,11 @@ class SpeechDataset(Dataset):
     def durations(self) -> list[float]:
         return [u.duration for u in self.utterances]
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
-        """An item by index, or by `(index, seed)` (`BucketBatchSampler(seeded=True)`): then
-        its augmentation draws from a generator of that seed, so it is the same in a resumed
-        run and in any worker, instead of from the worker's global generator."""
+    def load_wave(self, key: int | tuple[int, int]) -> tuple[Utterance, torch.Tensor] | None:
+        """An item's utterance and (augmented) waveform by index, or by `(index, seed)`
+        (`BucketBatchSampler(seeded=True)`): then its augmentation draws from a generator of
+        that seed, so it is the same in a resumed run and in any worker, instead of from the
+        worker's global generator. None for unusable audio with `skip_bad_audio`."""
         index, seed = key if isinstance(key, tuple) else (key, None)
         utt = self.utterances[index]
         try:
@@ -68,6 +69,14 @@ class SpeechDataset(Dataset):
         if self.augment is not None:
             generator = torch.Generator().manual_seed(seed) if seed is not None else None
             wave = self.augment(wave, generator)
+        return utt, wave
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any] | None:
+        """An item (see `load_wave`) with its transcript's token ids."""
+        loaded = self.load_wave(key)
+        if loaded is None:
+            return None
+        utt, wave = loaded
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)
         return {
             "wave": wave,

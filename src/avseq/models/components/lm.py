@@ -49,8 +49,15 @@ class RNNLanguageModel(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """(B, L) token ids (starting with `bos`) -> (B, L, V + 2) next-token logits."""
-        h, _ = self.rnn(self.dropout(self.embed(inputs)))
-        return self.out(self.dropout(h))
+        return self.run(inputs)[0]
+
+    def run(
+        self, inputs: torch.Tensor, state: LMState | None = None
+    ) -> tuple[torch.Tensor, LMState]:
+        """`forward` from a given state (None: `start`): (B, L) ids -> (B, L, V + 2) logits and
+        the state after the last of them, for a stream fed in chunks (truncated BPTT)."""
+        h, state = self.rnn(self.dropout(self.embed(inputs)), state)
+        return self.out(self.dropout(h)), state
 
     def start(self, batch: int, device: torch.device | str = "cpu") -> LMState:
         """The state before any token (the first input is `bos`)."""

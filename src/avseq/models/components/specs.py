@@ -21,6 +21,8 @@ from avseq.features.frames import FrameEncoder
 from avseq.models.components.attention import AttentionPoolingClassifier
 from avseq.models.components.attention_decoder import AttentionDecoder
 from avseq.models.components.ctc_head import CTCHead
+from avseq.models.components.frame_predictor import FramePredictor
+from avseq.models.components.keyword import build_keyword_classifier
 from avseq.models.components.lm import RNNLanguageModel
 from avseq.models.components.recognizer import build_recognizer
 from avseq.models.components.rnn_encoder import RNNEncoder
@@ -39,6 +41,8 @@ COMPONENTS: dict[str, Callable[..., Any]] = {
     for obj in (
         build_recognizer,
         build_video_model,
+        build_keyword_classifier,
+        FramePredictor,
         RNNLanguageModel,
         LogMel,
         SpecAugment,

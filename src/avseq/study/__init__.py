@@ -1,0 +1,1 @@
+"""Experiments that measure the recurrent networks themselves (`avseq study gradients`)."""
