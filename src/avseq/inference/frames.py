@@ -14,15 +14,17 @@ from avseq.errors import AvseqError
 from avseq.media.sequences import read_sequence
 from avseq.media.side_by_side import write_comparison
 from avseq.media.video import video_info
-from avseq.metrics.frames import BASELINES
+from avseq.metrics.frames import BASELINES, FRAME_PSNR_CAP
 from avseq.models.checkpoint import load_frame_model
 from avseq.utils.device import pick_device
 
 
 def frame_psnr(pred: torch.Tensor, target: torch.Tensor) -> list[float]:
-    """(k, 3, H, W) frames in [0, 1] -> each frame's PSNR in dB (inf when identical)."""
+    """(k, 3, H, W) frames in [0, 1] -> each frame's PSNR in dB, capped at FRAME_PSNR_CAP
+    (identical frames would give infinity, which JSON cannot hold)."""
     mse = ((pred.float() - target.float()) ** 2).flatten(1).mean(1)
-    return [round(float(v), 3) for v in 10 * torch.log10(1.0 / mse)]
+    psnr = 10 * torch.log10(1.0 / mse.clamp_min(10 ** (-FRAME_PSNR_CAP / 10)))
+    return [round(float(v), 3) for v in psnr]
 
 
 @dataclass
