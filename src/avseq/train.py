@@ -40,6 +40,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [instantiate(lg) for lg in cfg.get("logger", {}).values() if lg]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if trainer.is_global_zero:
+        for lg in loggers:  # the whole resolved config, for comparing runs in any logger
+            lg.log_hyperparams(run_params(cfg))
         link_latest(run_dir)  # at the start, so a crashed run is the latest one
         if plan.continues:
             step = checkpoint_step(ckpt_path)
@@ -58,6 +60,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     return {**metrics, "run_dir": str(run_dir), "best_checkpoint": best}
+
+
+def run_params(cfg: DictConfig) -> dict[str, Any]:
+    """The run's resolved config without Hydra's own section, nested as in config.yaml."""
+    params = OmegaConf.to_container(cfg, resolve=True)
+    params.pop("hydra", None)
+    return params
 
 
 def best_checkpoint(trainer: L.Trainer) -> str:
