@@ -18,7 +18,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "avseq.media": ("avseq.text",),
     "avseq.features": (),
     "avseq.models.components": ("avseq.features", "avseq.text"),
-    "avseq.models.checkpoint": ("avseq.models.components", "avseq.text"),
+    "avseq.models.checkpoint_v1": (),
+    "avseq.models.checkpoint": (
+        "avseq.models.checkpoint_v1",
+        "avseq.models.components",
+        "avseq.text",
+    ),
     "avseq.models.average": ("avseq.models.checkpoint",),
     "avseq.decoding": ("avseq.text", "avseq.models.components"),
     "avseq.metrics": ("avseq.text", "avseq.media"),
