@@ -2,8 +2,8 @@
 SpecAugment (training) -> conv subsampling (4x) -> BiRNN -> attention pooling over the states
 -> class logits.
 
-`KeywordClassifier` holds built parts under the recognizer's names (features.*, subsampler.*,
-encoder.*), so its encoder's weights and a recognizer's are interchangeable;
+`KeywordClassifier` is an `AcousticEncoder` like the recognizer (the same parts under the same
+names), so its encoder's weights and a recognizer's are interchangeable;
 `build_keyword_classifier` builds them from partial constructors (the `_partial_: true`
 configs of configs/model/keyword.yaml).
 
@@ -19,18 +19,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from avseq.models.components.recognizer import AcousticEncoder
 
-class KeywordClassifier(nn.Module):
+
+class KeywordClassifier(AcousticEncoder):
     """Waveforms in, class logits and the attention over the encoder's frames out.
 
     Args:
-        frontend: (B, T) waves + (B,) sample counts -> (B, n_mels, F) features + (B,) frame
-            counts; has `sample_rate` and `n_mels` (e.g. `LogMel`).
-        augment: (B, n_mels, F) -> the same with masked bands and frames, in training only
-            (e.g. `SpecAugment`); None for no augmentation.
-        subsampler: features + frame counts -> (B, F', out_dim) + frame counts (e.g.
-            `Conv2dSubsampler`).
-        encoder: (B, F', out_dim) + lengths -> (B, F', output_size) states (e.g. `RNNEncoder`).
+        frontend, augment, subsampler, encoder: the recognizer's encoding path (see
+            `AcousticEncoder`).
         head: states + lengths -> (B, num_classes) logits, (B, F') weights (e.g.
             `AttentionPoolingClassifier`).
     """
@@ -43,24 +40,8 @@ class KeywordClassifier(nn.Module):
         encoder: nn.Module,
         head: nn.Module,
     ) -> None:
-        super().__init__()
-        self.sample_rate = int(frontend.sample_rate)
-        # attribute names are the state_dict's prefixes, the recognizer's for the shared parts
-        self.features = frontend
-        self.spec_augment = augment
-        self.subsampler = subsampler
-        self.encoder = encoder
+        super().__init__(frontend, augment, subsampler, encoder)
         self.head = head
-
-    def encode(
-        self, waves: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T) waves, (B,) sample counts -> (B, F, output_size) states, (B,) frame counts."""
-        feats, frames = self.features(waves, lengths)  # (B, n_mels, F)
-        if self.training and self.spec_augment is not None:
-            feats = self.spec_augment(feats)
-        x, frames = self.subsampler(feats, frames)  # (B, F/4, out_dim)
-        return self.encoder(x, frames), frames  # (B, F/4, output_size)
 
     def forward(
         self, waves: torch.Tensor, lengths: torch.Tensor

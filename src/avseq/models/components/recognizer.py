@@ -23,8 +23,11 @@ from avseq.utils.masks import frame_mask
 SUBSAMPLING = 4  # frames per output frame: the subsampler's two stride-2 convolutions
 
 
-class SpeechRecognizer(nn.Module):
-    """Waveforms in, per-frame CTC logits out. Features are computed on the batch's device.
+class AcousticEncoder(nn.Module):
+    """The speech encoding path every speech network shares: waves -> features (on the batch's
+    device) -> SpecAugment (training only) -> subsampling -> recurrent states. Its attribute
+    names are the state_dict's prefixes (features.*, subsampler.*, encoder.*), so encoder
+    weights move between the networks built on it.
 
     Args:
         frontend: (B, T) waves + (B,) sample counts -> (B, n_mels, F) features + (B,) frame
@@ -34,10 +37,6 @@ class SpeechRecognizer(nn.Module):
         subsampler: features + frame counts -> (B, F / 4, out_dim) + frame counts (e.g.
             `Conv2dSubsampler`).
         encoder: (B, F', out_dim) + lengths -> (B, F', output_size) states (e.g. `RNNEncoder`).
-        head: states -> (B, F', vocab_size) CTC logits, index 0 = blank (e.g. `CTCHead`).
-        decoder: an `AttentionDecoder` over the same states, or None for CTC only. Its tokens
-            are the CTC ids (blank = padding) plus `bos` and `eos` = vocab_size,
-            vocab_size + 1.
     """
 
     def __init__(
@@ -46,18 +45,13 @@ class SpeechRecognizer(nn.Module):
         augment: nn.Module | None,
         subsampler: nn.Module,
         encoder: nn.Module,
-        head: nn.Module,
-        decoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.sample_rate = int(frontend.sample_rate)
-        # attribute names are the state_dict's prefixes (features.*, subsampler.*, ...)
         self.features = frontend
         self.spec_augment = augment
         self.subsampler = subsampler
         self.encoder = encoder
-        self.head = head
-        self.decoder = decoder
 
     @property
     def frame_seconds(self) -> float:
@@ -74,6 +68,31 @@ class SpeechRecognizer(nn.Module):
             feats = self.spec_augment(feats)
         x, frames = self.subsampler(feats, frames)  # (B, F/4, out_dim)
         return self.encoder(x, frames), frames  # (B, F/4, output_size)
+
+
+class SpeechRecognizer(AcousticEncoder):
+    """Waveforms in, per-frame CTC logits out.
+
+    Args:
+        frontend, augment, subsampler, encoder: the encoding path (see `AcousticEncoder`).
+        head: states -> (B, F', vocab_size) CTC logits, index 0 = blank (e.g. `CTCHead`).
+        decoder: an `AttentionDecoder` over the same states, or None for CTC only. Its tokens
+            are the CTC ids (blank = padding) plus `bos` and `eos` = vocab_size,
+            vocab_size + 1.
+    """
+
+    def __init__(
+        self,
+        frontend: nn.Module,
+        augment: nn.Module | None,
+        subsampler: nn.Module,
+        encoder: nn.Module,
+        head: nn.Module,
+        decoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__(frontend, augment, subsampler, encoder)
+        self.head = head
+        self.decoder = decoder
 
     def forward(
         self, waves: torch.Tensor, lengths: torch.Tensor
