@@ -122,7 +122,7 @@ bench-data: setup ## Data at scale: read and start training on a generated 1,000
 	$(PY) -m avseq.bench.data $(ARGS)
 
 STUDY_OUT ?= runs/study_rnn
-study-rnn: setup ## RNN vs LSTM vs GRU on the adding problem: gradient flow, spans learned, clipping; report in STUDY_OUT (~7 min on 2 cores; ARGS="--size gpu --device cuda")
+study-rnn: setup ## RNN vs LSTM vs GRU on the adding problem and the built-in speech corpus (make data-speech first): gradient flow, spans learned, clipping, CER; report in STUDY_OUT (~11 min on 2 cores; ARGS="--no-speech", "--size gpu --device cuda")
 	$(AVSEQ) study gradients --output $(STUDY_OUT) $(ARGS)
 
 clean: ## Remove runs and generated data (keeps .venv)

@@ -1,7 +1,7 @@
 """`avseq study gradients`: the gradients it reports are those of the project's encoder (its
 states unrolled with its own weights are the encoder's outputs, and dL/dh_t is the product of
 Jacobians the docs describe); networks share one parameter budget; a tiny run writes the
-report and its figures."""
+report and its figures (the speech part: test_speech_study.py)."""
 
 from __future__ import annotations
 
@@ -82,8 +82,9 @@ def test_the_adding_problem_sums_the_two_marked_values() -> None:
 @pytest.mark.slow
 def test_a_tiny_study_writes_the_report(tmp_path: Path, capsys) -> None:
     out = tmp_path / "study"
-    assert main(["study", "gradients", "--size", "tiny", "--output", str(out)]) == 0
+    assert main(["study", "gradients", "--size", "tiny", "--no-speech", "--output", str(out)]) == 0
     report = (out / "rnn_study.md").read_text()
+    assert "`--no-speech`" in report and "## The same cells on the built-in speech" not in report
     assert capsys.readouterr().out.startswith(report)
     for name in ("RNN", "BiRNN", "LSTM", "BiLSTM", "GRU", "BiGRU"):
         assert f"| {name} |" in report

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from avseq.study.speech import SpeechParts, SpeechSize
 
 
 def finite_at_least_zero(text: str) -> float:
@@ -56,15 +60,29 @@ def add_research_parsers(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser(
         "study",
         help="measure the recurrent networks: `avseq study gradients` trains RNN, LSTM and GRU "
-        "on the adding problem and writes a report (gradient flow, spans learned, clipping)",
+        "on the adding problem and on the built-in speech corpus and writes a report (gradient "
+        "flow, spans learned, clipping, CER)",
     )
     st.add_argument("name", choices=["gradients"], help="the study")
     st.add_argument(
         "--size",
         choices=["tiny", "cpu", "gpu"],
         default="cpu",
-        help="cpu: about 7 minutes on 2 cores (default); gpu: longer spans and training; "
+        help="cpu: about 11 minutes on 2 cores (default); gpu: longer spans and training; "
         "tiny: seconds, a smoke test",
+    )
+    st.add_argument(
+        "--no-speech",
+        action="store_true",
+        help="leave out the speech part (which needs the corpus of `make data-speech`)",
+    )
+    st.add_argument(
+        "--speech-config",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for the speech part, as for `avseq train` (e.g. another "
+        "built-in corpus: data.corpus.root=DIR data.corpus.train_hours=0.5)",
     )
     st.add_argument("--output", default="runs/study_rnn", help="the report folder")
     st.add_argument("--spans", type=at_least(2), nargs="+", help="spans T to train on")
@@ -89,8 +107,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
+    from avseq.errors import AvseqError
     from avseq.study.gradients import run_study, sized
     from avseq.study.report import write_report
     from avseq.utils.device import pick_device
@@ -99,7 +119,40 @@ def cmd_study(args: argparse.Namespace) -> int:
     size = sized(
         args.size, spans=spans, steps=args.steps, budget=args.budget, probe_span=args.probe_span
     )
-    report = write_report(run_study(size, pick_device(args.device), args.seed), Path(args.output))
+    if args.no_speech:
+        if args.speech_config:
+            raise AvseqError("--speech-config is for the speech part, which --no-speech leaves out")
+        size = replace(size, speech=None)
+    parts = None
+    if size.speech is not None:
+        size = replace(size, speech=replace(size.speech, overrides=tuple(args.speech_config)))
+        parts = speech_parts(size.speech)  # the corpus checked before the adding problem runs
+    results = run_study(size, pick_device(args.device), args.seed, parts)
+    report = write_report(results, Path(args.output))
     print(report.read_text(encoding="utf-8"))
     print(f"report: {report}")
     return 0
+
+
+def speech_parts(size: SpeechSize) -> SpeechParts:
+    """The speech recipe's parts for the study's speech part, composed from the configs: its
+    data module (set up, once `check_corpus` finds the corpus), each cell's task, and the
+    training step's loss of the speech benchmark (`avseq.bench.speech.ctc_step`)."""
+    from hydra.utils import instantiate
+
+    from avseq.bench.speech import ctc_step
+    from avseq.config import load_config
+    from avseq.study.speech import SpeechParts, check_corpus, speech_overrides
+
+    cfg = load_config(speech_overrides(size))
+    dm = instantiate(cfg.data)
+    check_corpus(dm)
+    dm.trainer = None
+    dm.setup("fit")
+
+    def task(cell: str, hidden: int):
+        model = load_config(speech_overrides(size, cell, hidden)).model
+        return instantiate(model, **dm.task_inputs())
+
+    clip, lr = float(cfg.trainer.gradient_clip_val), float(cfg.model.optimizer.lr)
+    return SpeechParts(data=dm, task=task, loss=ctc_step, clip=clip, lr=lr)

@@ -1,7 +1,8 @@
 """`avseq study gradients`: vanilla RNN, LSTM and GRU encoders (one or two directions, one
 parameter budget) on the adding problem. It measures how the gradient reaching a state shrinks
 with its distance to the loss, the longest span each network learns, what gradient clipping
-does at a learning rate that makes gradients explode, and the cost of a training step."""
+does at a learning rate that makes gradients explode, and the cost of a training step; then
+the same cells in the speech recipe's recognizer on the built-in corpus (`avseq.study.speech`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 
 from avseq.study.clipping import clipping_run
 from avseq.study.models import CELLS, SequenceRegressor, matched_hidden, regressor_parameters
+from avseq.study.speech import SPEECH_SIZES, SpeechParts, SpeechSize, run_speech
 from avseq.study.tasks import BASELINE_MSE, accuracy, adding_batch
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class StudySize:
             of `clip_lrs` (up to one that makes gradients explode), with and without clipping
             the gradient norm at `clip_norm`.
         eval_items: held-out sequences for the accuracy.
+        speech: the speech part (`avseq.study.speech`), or None to leave it out.
     """
 
     spans: tuple[int, ...] = (10, 30, 100, 300)
@@ -53,15 +56,19 @@ class StudySize:
     clip_lrs: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     clip_norm: float = 1.0
     eval_items: int = 500
+    speech: SpeechSize | None = SPEECH_SIZES["cpu"]
 
 
 SIZES = {
     "tiny": StudySize(
         spans=(8, 24), steps=40, batch=32, budget=700, probe_span=120, curve_span=24,
         clip_span=16, clip_steps=40, clip_lrs=(0.3, 3.0), eval_items=200,
+        speech=SPEECH_SIZES["tiny"],
     ),
     "cpu": StudySize(),
-    "gpu": StudySize(spans=(10, 30, 100, 300, 1000), steps=3000, batch=128),
+    "gpu": StudySize(
+        spans=(10, 30, 100, 300, 1000), steps=3000, batch=128, speech=SPEECH_SIZES["gpu"]
+    ),
 }  # fmt: skip
 
 
@@ -161,14 +168,19 @@ def clipping_sweep(size: StudySize, seed: int, device: torch.device) -> list[dic
     return runs
 
 
-def run_study(size: StudySize, device: torch.device, seed: int = 0) -> dict[str, Any]:
-    """Runs everything; returns the results `avseq.study.report` writes up."""
+def run_study(
+    size: StudySize, device: torch.device, seed: int = 0, speech: SpeechParts | None = None
+) -> dict[str, Any]:
+    """Runs everything; returns the results `avseq.study.report` writes up. The speech part
+    (`size.speech`) trains on `speech`, the recipe's parts composed from the configs."""
+    if size.speech is not None and speech is None:
+        raise ValueError("size.speech needs the recipe's parts (avseq.cli.research.speech_parts)")
     torch.set_flush_denormal(True)  # vanishing gradients are denormal: slow on CPUs
     threads = torch.get_num_threads()
     # tiny networks gain nothing from threads, and OpenMP threads stall when a core is busy
     torch.set_num_threads(1)
+    started = time.perf_counter()
     try:
-        started = time.perf_counter()
         nets = networks(size.budget)
         grid, curves = [], []
         for i, net in enumerate(nets):
@@ -177,9 +189,13 @@ def run_study(size: StudySize, device: torch.device, seed: int = 0) -> dict[str,
             curves.append({**net, "when": "initial", **curve})
             grid += train_spans(net, size, seed + i, device, curves)
         clipping = clipping_sweep(size, seed, device)
-        seconds = time.perf_counter() - started
     finally:
         torch.set_num_threads(threads)
+    if size.speech is not None and speech is not None:
+        speech_results = run_speech(size.speech, speech, device, seed)
+    else:
+        speech_results = None
+    seconds = time.perf_counter() - started
     return {
         "size": asdict(size),
         "device": str(device),
@@ -188,6 +204,7 @@ def run_study(size: StudySize, device: torch.device, seed: int = 0) -> dict[str,
         "curves": curves,
         "clipping": clipping,
         "solved_threshold": SOLVED,
+        "speech": speech_results,
         "seconds": seconds,
     }
 

@@ -1,8 +1,11 @@
 """The networks of the study: the project's `RNNEncoder` (one layer, any cell, one or two
 directions) read out by a linear head, at a matched parameter budget; and its states unrolled
-step by step with its own weights, so autograd gives dL/dh_t at every step."""
+step by step with its own weights, so autograd gives dL/dh_t at every step. The speech part
+matches the budgets of whole (stacked) encoders the same way."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import _VF, nn
@@ -74,19 +77,46 @@ def parameter_count(module: nn.Module) -> int:
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def regressor_parameters(cell: str, bidirectional: bool, hidden: int, inputs: int = 2) -> int:
-    """The parameters of a `SequenceRegressor`: per direction and gate, input and recurrent
-    weights and two biases; then the head."""
+def encoder_parameters(
+    cell: str, hidden: int, inputs: int, layers: int = 1, bidirectional: bool = False
+) -> int:
+    """The parameters of an `RNNEncoder`: per layer, direction and gate, input and recurrent
+    weights and two biases; layers after the first read both directions of the one below."""
     directions = 2 if bidirectional else 1
-    recurrent = directions * GATES[cell] * hidden * (inputs + hidden + 2)
-    return recurrent + directions * hidden + 1
+    total = 0
+    for layer in range(layers):
+        below = inputs if layer == 0 else directions * hidden
+        total += directions * GATES[cell] * hidden * (below + hidden + 2)
+    return total
+
+
+def regressor_parameters(cell: str, bidirectional: bool, hidden: int, inputs: int = 2) -> int:
+    """The parameters of a `SequenceRegressor`: its one-layer encoder, then the head."""
+    directions = 2 if bidirectional else 1
+    return encoder_parameters(cell, hidden, inputs, 1, bidirectional) + directions * hidden + 1
+
+
+def largest_hidden(parameters: Callable[[int], int], budget: int, what: str) -> int:
+    """The largest hidden size h with `parameters(h)` at most `budget`."""
+    hidden = 0
+    while parameters(hidden + 1) <= budget:
+        hidden += 1
+    if hidden == 0:
+        raise ValueError(f"a parameter budget of {budget} is too small for a {what}")
+    return hidden
 
 
 def matched_hidden(cell: str, bidirectional: bool, budget: int, inputs: int = 2) -> int:
     """The largest hidden size whose `SequenceRegressor` has at most `budget` parameters."""
-    hidden = 0
-    while regressor_parameters(cell, bidirectional, hidden + 1, inputs) <= budget:
-        hidden += 1
-    if hidden == 0:
-        raise ValueError(f"a parameter budget of {budget} is too small for a {cell}")
-    return hidden
+    return largest_hidden(
+        lambda h: regressor_parameters(cell, bidirectional, h, inputs), budget, cell
+    )
+
+
+def matched_encoder_hidden(
+    cell: str, budget: int, inputs: int, layers: int, bidirectional: bool = True
+) -> int:
+    """The largest hidden size whose `RNNEncoder` has at most `budget` parameters."""
+    return largest_hidden(
+        lambda h: encoder_parameters(cell, h, inputs, layers, bidirectional), budget, cell
+    )

@@ -1,5 +1,5 @@
-"""The study's write-up: `rnn_study.md`, `rnn_study.json` and three small PNG figures in
-`figures/`, readable in two minutes."""
+"""The study's write-up: `rnn_study.md`, `rnn_study.json` and small PNG figures in `figures/`
+(three for the adding problem, one for the speech part), readable in two minutes."""
 
 from __future__ import annotations
 
@@ -15,14 +15,21 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from avseq.study.report_common import COLORS, NAMES, save_figure, share, table
+from avseq.study.speech_report import (
+    SPEECH_FIGURE,
+    plot_speech,
+    speech_caveats,
+    speech_section,
+    speech_summary,
+)
 from avseq.utils.io import write_text_atomic
 
-COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
-NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 FIGURES = {
     "distance": "figures/rnn_gradient_vs_distance.png",
     "span": "figures/rnn_accuracy_vs_span.png",
     "clipping": "figures/rnn_clipping.png",
+    "speech": SPEECH_FIGURE,
 }
 
 
@@ -63,7 +70,7 @@ def plot_distance(results: dict[str, Any], path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("‖dL/dh_t‖ / ‖dL/dh_T‖")
     axes[-1].legend(fontsize=7, ncol=2)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_spans(results: dict[str, Any], path: Path) -> None:
@@ -83,7 +90,7 @@ def plot_spans(results: dict[str, Any], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def shown_lr(results: dict[str, Any]) -> float:
@@ -111,14 +118,7 @@ def plot_clipping(results: dict[str, Any], path: Path) -> None:
     ax.set_title(f"SGD at lr {lr:g}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def longest_learned(results: dict[str, Any], net: dict[str, Any]) -> int | None:
@@ -134,20 +134,18 @@ def at_distance(curve: dict[str, Any], distance: int) -> float:
     return curve["relative_norm"][i]
 
 
-def table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    return lines + ["| " + " | ".join(str(v) for v in row) + " |" for row in rows]
-
-
 def markdown(results: dict[str, Any], host: str) -> str:
     size = results["size"]
     spans, probe = size["spans"], size["probe_span"]
     nets = results["networks"]
+    speech = results.get("speech")
+    took = f" ({speech['seconds'] / 60:.1f} of them on speech)" if speech else ""
     lines = [
         "# Gradient flow in RNN, LSTM and GRU (`avseq study gradients`)",
         "",
-        f"{host}; device {results['device']}; {results['seconds'] / 60:.1f} minutes in all. "
-        f"The adding problem (`avseq.study.tasks`) at spans T = {', '.join(map(str, spans))}. "
+        f"{host}; device {results['device']}; {results['seconds'] / 60:.1f} minutes in all"
+        f"{took}. The adding problem (`avseq.study.tasks`) at spans T = "
+        f"{', '.join(map(str, spans))}. "
         f"Every network is the project's `RNNEncoder` (one layer) with a linear head, at most "
         f"{size['budget']} parameters; Adam at lr {size['lr']}, gradient norm clipped at 1, up "
         f"to {size['steps']} steps of {size['batch']} fresh sequences (stopping once 95% of a "
@@ -223,16 +221,18 @@ def markdown(results: dict[str, Any], host: str) -> str:
             )
     lines += table(header, rows)
     lines += ["", f"![loss with and without clipping]({FIGURES['clipping']})", ""]
+    if speech is not None:
+        lines += speech_section(speech)
     lines += [
         "## Not in this study",
         "",
-        "- The same comparison on the built-in speech corpus: not run; the budget of "
-        "`make study-rnn` goes to the adding problem. The speech recipe takes the cell as "
-        '`make train-speech ARGS="model.net.encoder.rnn_type=lstm"` (rnn, lstm, gru), and its '
-        "runs log per-layer gradient norms (`grad/*`, `avseq.gradient_monitor`).",
         "- Seeds: one per network; spans near a network's limit (an accuracy near "
         f"{results['solved_threshold']:.0%}) can fall either side with another seed.",
     ]
+    if speech is None:
+        lines.append("- The built-in speech corpus: left out of this run (`--no-speech`).")
+    else:
+        lines += speech_caveats(speech)
     return "\n".join(lines) + "\n"
 
 
@@ -243,7 +243,7 @@ def summary(results: dict[str, Any]) -> list[str]:
     learned = ", ".join(f"{label(n)} {longest_learned(results, n) or 'none'}" for n in nets)
     uni = [n for n in nets if not n["bidirectional"]]
     trained = [c for c in results["curves"] if c["when"] != "initial" and not c["bidirectional"]]
-    flow = ", ".join(f"{label(c)} {_share(at_distance(c, 100))}" for c in trained)
+    flow = ", ".join(f"{label(c)} {share(at_distance(c, 100))}" for c in trained)
     initial = max(at_distance(c, 100) for c in results["curves"] if c["when"] == "initial")
     unclipped = [r for r in results["clipping"] if not r["clip"]]
     first_bad = []
@@ -252,6 +252,7 @@ def summary(results: dict[str, Any]) -> list[str]:
         first_bad.append(f"{label(n)} {min(bad):g}" if bad else f"{label(n)} never")
     nan_clipped = sum(not math.isfinite(r["final_loss"]) for r in results["clipping"] if r["clip"])
     cost = [r for r in results["grid"] if r["span"] == curve_span and not r["bidirectional"]]
+    speech = [speech_summary(results["speech"])] if results.get("speech") else []
     return [
         f"- Longest span learned (of {', '.join(map(str, spans))}): {learned}.",
         f"- Share of the gradient that reaches 100 steps back, after training on "
@@ -264,11 +265,8 @@ def summary(results: dict[str, Any]) -> list[str]:
         f"- One training step at T={curve_span} (batch {size['batch']}): "
         + ", ".join(f"{label(r)} {r['ms_per_step']:.1f} ms" for r in cost)
         + ".",
+        *speech,
     ]
-
-
-def _share(value: float) -> str:
-    return f"{value:.1e}" if value > 0 else "0 (underflow)"
 
 
 def _yes(flag: bool) -> str:
@@ -286,6 +284,8 @@ def write_report(results: dict[str, Any], output: Path, host: str | None = None)
     plot_distance(results, output / FIGURES["distance"])
     plot_spans(results, output / FIGURES["span"])
     plot_clipping(results, output / FIGURES["clipping"])
+    if results.get("speech") is not None:
+        plot_speech(results["speech"], output / FIGURES["speech"])
     write_text_atomic(output / "rnn_study.json", json.dumps(results) + "\n")
     report = output / "rnn_study.md"
     write_text_atomic(report, markdown(results, host or machine()))
