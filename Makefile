@@ -70,7 +70,7 @@ bench-decoders: setup ## Compare speech decoders on the test split: WER/CER/spee
 	$(PY) -m avseq.bench.decoding --checkpoint $(JOINT_CKPT) --lm $(LM_CKPT) \
 		$(if $(wildcard $(JOINT_WORD_LM)),--word-lm $(JOINT_WORD_LM),) $(ARGS)
 
-bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed
+bench-speech: setup ## Training throughput (Lightning vs plain PyTorch) and transcription speed (ARGS="--preset deepspeech2 --device cuda": 5x1024 BiLSTM, 64 x 10 s)
 	$(PY) -m avseq.bench.speech $(ARGS)
 
 data-video: setup ## Generate the built-in clips with captions (cached; ARGS="data.corpus.n_train=10000")

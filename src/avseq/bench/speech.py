@@ -1,11 +1,15 @@
 """Speech training throughput: the Lightning pipeline vs a plain PyTorch loop on the same batches.
 
-    python -m avseq.bench.speech [--steps 30] [--repeats 2] [--device auto] [key=value ...]
+    python -m avseq.bench.speech [--steps 30] [--repeats 2] [--device auto] [--seconds S]
+                                 [--preset deepspeech2] [key=value ...]
 
 Both loops run the same `SpeechRecognizer` (from the composed config, overrides allowed), the same
 pre-loaded batches, AdamW, float32 CTC and clip-by-norm, in this process. Prints audio seconds per
 wall second for each, their ratio, the transcription real-time factor of the saved checkpoint,
-and the cost of the training-time augmentation chain per audio second.
+and the cost of the training-time augmentation chain per audio second. `--seconds S` joins the
+corpus's utterances end to end into items of about S seconds (LibriSpeech-length batches from
+short utterances); `--preset deepspeech2` is the DeepSpeech2-size setting: a 5x1024 BiLSTM
+encoder, batches of 64 items of 10 s.
 """
 
 from __future__ import annotations
@@ -21,25 +25,55 @@ from hydra.utils import instantiate
 
 from avseq.bench.common import compare
 from avseq.config import load_config
+from avseq.data.speech.dataset import collate_speech
 from avseq.inference.speech import Transcriber
 from avseq.media.audio import load_audio
 from avseq.models.components.ctc_head import ctc_loss
 from avseq.utils.device import pick_device
 
+PRESETS = {
+    "deepspeech2": (
+        10.0,
+        [
+            "model.net.encoder.rnn_type=lstm",
+            "model.net.encoder.hidden_size=1024",
+            "model.net.encoder.num_layers=5",
+            "data.batch_size=64",
+        ],
+    ),
+}
+KEYS = ("waves", "wave_lengths", "tokens", "token_lengths", "skipped")
 
-def load_batches(cfg, steps: int) -> tuple[list[dict], object]:
+
+def load_batches(cfg, steps: int, seconds: float | None = None) -> tuple[list[dict], object]:
+    """`steps` training batches, pre-loaded; with `seconds`, each item the next utterances
+    joined end to end (their transcripts by a space) until it lasts `seconds`."""
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
     dm.trainer = None
-    batches = []
+    size = int(cfg.data.batch_size)
+    batches, items, waves, texts = [], [], [], []
     for batch in dm.train_dataloader():
-        batches.append(
-            {k: batch[k] for k in ("waves", "wave_lengths", "tokens", "token_lengths", "skipped")}
-        )
-        if len(batches) == steps:
+        if seconds is None:
+            batches.append({k: batch[k] for k in KEYS})
+            if len(batches) == steps:
+                break
+            continue
+        for i in range(batch["waves"].size(0)):
+            waves.append(batch["waves"][i, : batch["wave_lengths"][i]])
+            texts.append(batch["texts"][i])
+            if sum(w.numel() for w in waves) >= seconds * dm.sample_rate:
+                text = " ".join(texts)
+                tokens = torch.tensor(dm.tokenizer.encode(text), dtype=torch.long)
+                items.append({"wave": torch.cat(waves), "tokens": tokens, "text": text, "path": ""})
+                waves, texts = [], []
+            if len(items) == size:
+                batches.append({k: v for k, v in collate_speech(items).items() if k in KEYS})
+                items = []
+        if len(batches) >= steps:
             break
-    return batches, dm
+    return batches[:steps], dm
 
 
 def seconds_of(batches: list[dict], sample_rate: int) -> float:
@@ -79,12 +113,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default=None, help="default: 16-mixed on GPU, else 32-true")
+    parser.add_argument("--seconds", type=float, default=None, help="join utterances to S s")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None)
     args, overrides = parser.parse_known_args()
     device = pick_device(args.device)
     precision = args.precision or ("16-mixed" if device.type == "cuda" else "32-true")
-    cfg = load_config(["experiment=speech", *overrides])
+    seconds, preset = PRESETS[args.preset] if args.preset else (None, [])
+    seconds = args.seconds if args.seconds is not None else seconds
+    cfg = load_config(["experiment=speech", *preset, *overrides])
     clip = float(cfg.trainer.gradient_clip_val)
-    batches, dm = load_batches(cfg, args.steps + args.warmup)
+    batches, dm = load_batches(cfg, args.steps + args.warmup, seconds)
+    if len(batches) < args.steps + args.warmup:
+        raise SystemExit(f"the corpus gives {len(batches)} batches; lower --steps or --seconds")
     sr = cfg.data.sample_rate
     timed = seconds_of(batches[args.warmup :], sr)
     L.seed_everything(0, verbose=False)
