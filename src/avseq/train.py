@@ -40,8 +40,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     loggers = [instantiate(lg) for lg in cfg.get("logger", {}).values() if lg]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if trainer.is_global_zero:
-        for lg in loggers:  # the whole resolved config, for comparing runs in any logger
-            lg.log_hyperparams(run_params(cfg))
+        params = run_params(cfg)  # the whole resolved config, for comparing runs in any logger
+        for lg in loggers:
+            lg.log_hyperparams(params)
         link_latest(run_dir)  # at the start, so a crashed run is the latest one
         if plan.continues:
             step = checkpoint_step(ckpt_path)

@@ -12,19 +12,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from avseq.utils.device import sync, to_device
+
 LossFn = Callable[[torch.nn.Module, dict[str, Any]], torch.Tensor]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-        for k, v in batch.items()
-    }
 
 
 def plain_loop(

@@ -53,7 +53,7 @@ def load_batches(cfg, steps: int, seconds: float | None = None) -> tuple[list[di
     dm.setup("fit")
     dm.trainer = None
     size = int(cfg.data.batch_size)
-    batches, items, waves, texts = [], [], [], []
+    batches, items, waves, texts, samples = [], [], [], [], 0
     for batch in dm.train_dataloader():
         if seconds is None:
             batches.append({k: batch[k] for k in KEYS})
@@ -63,11 +63,12 @@ def load_batches(cfg, steps: int, seconds: float | None = None) -> tuple[list[di
         for i in range(batch["waves"].size(0)):
             waves.append(batch["waves"][i, : batch["wave_lengths"][i]])
             texts.append(batch["texts"][i])
-            if sum(w.numel() for w in waves) >= seconds * dm.sample_rate:
+            samples += waves[-1].numel()
+            if samples >= seconds * dm.sample_rate:
                 text = " ".join(texts)
                 tokens = torch.tensor(dm.tokenizer.encode(text), dtype=torch.long)
                 items.append({"wave": torch.cat(waves), "tokens": tokens, "text": text, "path": ""})
-                waves, texts = [], []
+                waves, texts, samples = [], [], 0
             if len(items) == size:
                 batches.append({k: v for k, v in collate_speech(items).items() if k in KEYS})
                 items = []

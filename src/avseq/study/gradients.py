@@ -18,6 +18,7 @@ from avseq.study.clipping import clipping_run
 from avseq.study.models import CELLS, SequenceRegressor, matched_hidden, regressor_parameters
 from avseq.study.speech import SPEECH_SIZES, SpeechParts, SpeechSize, run_speech
 from avseq.study.tasks import BASELINE_MSE, accuracy, adding_batch
+from avseq.utils.device import sync
 
 log = logging.getLogger(__name__)
 SOLVED = 0.8  # the accuracy at which a span counts as learned
@@ -120,8 +121,7 @@ def train_span(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync(device)
         seconds.append(time.perf_counter() - start)
         losses.append(float(loss.detach()))
         if steps % 50 == 0:

@@ -25,6 +25,7 @@ from avseq.errors import AvseqError
 from avseq.models.tasks.common import warmup_cosine
 from avseq.models.tasks.speech import SpeechTask
 from avseq.study.models import CELLS, encoder_parameters, matched_encoder_hidden, parameter_count
+from avseq.utils.device import sync, to_device
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +127,6 @@ def check_corpus(dm: Any) -> None:
         path = dm.manifests[split]
         if path is None or not Path(path).is_file():
             raise AvseqError(f"the speech study needs a {split} manifest, not found: {path}")
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def cells(size: SpeechSize) -> list[dict[str, Any]]:

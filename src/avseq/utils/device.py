@@ -1,6 +1,8 @@
-"""Choosing the device a predictor runs on."""
+"""Choosing the device a predictor runs on, moving batches to it, and waiting for it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
@@ -19,3 +21,17 @@ def pick_device(device: str = "auto") -> torch.device:
         raise AvseqError(
             f"--device {device!r}: not a device; use auto, cpu, cuda or cuda:N"
         ) from None
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """A batch dict with its tensors on `device` (other values as they are)."""
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        for k, v in batch.items()
+    }
+
+
+def sync(device: torch.device) -> None:
+    """Waits for the device's queued work (CUDA runs asynchronously), so a timer reads it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
