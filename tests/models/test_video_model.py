@@ -233,6 +233,39 @@ def test_small_cnn_without_position_map_ignores_where_a_shape_is() -> None:
     torch.testing.assert_close(feats[0], feats[1], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize(("downsample", "last_map"), [("stride", 2), ("maxpool", 4)])
+def test_small_cnn_downsampling_choices(downsample: str, last_map: int) -> None:
+    """Stride-2 blocks halve the map in every block; VGG-style blocks convolve at stride 1 and
+    max-pool between blocks, so the last map is twice as large for the same widths."""
+    enc = FrameEncoder(**SMALL, downsample=downsample, where_channels=0).eval()
+    convs = [m for m in enc.net.convs.modules() if isinstance(m, torch.nn.Conv2d)]
+    pools = [m for m in enc.net.convs.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    assert [c.stride[0] for c in convs] == ([2] * 4 if downsample == "stride" else [1] * 4)
+    assert len(pools) == (0 if downsample == "stride" else 3)
+    frames = clips(1, 2)[0].float().contiguous(memory_format=torch.channels_last)
+    assert enc.net.convs(frames).shape[-2:] == (last_map, last_map)
+    assert enc(clips(1, 2)[0]).shape == (2, SMALL["out_dim"])
+
+
+def test_vgg_style_cnn_ignores_where_a_shape_is() -> None:
+    """Max pooling between stride-1 blocks: a shape moved by the total pooling stride (8 pixels
+    for four blocks) gives the same position-free features."""
+    torch.manual_seed(0)
+    enc = FrameEncoder(
+        channels=(8, 8, 8, 8),
+        out_dim=16,
+        image_size=96,
+        global_pool="max",
+        where_channels=0,
+        downsample="maxpool",
+    ).eval()
+    frames = torch.full((2, 3, 96, 96), 128, dtype=torch.uint8)
+    frames[0, :, 32:42, 24:34] = 255
+    frames[1, :, 40:50, 48:58] = 255
+    feats = enc(frames)
+    torch.testing.assert_close(feats[0], feats[1], atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize(("motion", "flow", "conv_in"), [(False, False, 1), (True, True, 4)])
 def test_colour_path_leaves_the_conv_stack_grey(motion: bool, flow: bool, conv_in: int) -> None:
     """With a colour path, the conv stack sees each RGB triple (frame, change) as one grey
@@ -267,6 +300,8 @@ def test_bad_pooling_choices_are_clear_errors() -> None:
         FrameEncoder(**SMALL, where_channels=-1)
     with pytest.raises(AvseqError, match="colour_channels must be >= 0"):
         FrameEncoder(**SMALL, colour_channels=-2)
+    with pytest.raises(AvseqError, match="downsample must be one of"):
+        FrameEncoder(**SMALL, downsample="avgpool")
     with pytest.raises(AvseqError, match="colour_channels is for the 'cnn'"):
         FrameEncoder(kind="mobilenet_v3_small", colour_channels=8)
 

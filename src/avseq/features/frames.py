@@ -22,6 +22,7 @@ from avseq.errors import AvseqError
 
 FRAME_ENCODERS = ("cnn", "resnet18", "mobilenet_v3_small")
 GLOBAL_POOLS = ("mean", "max", "meanmax")
+DOWNSAMPLES = ("stride", "maxpool")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -43,12 +44,15 @@ def normal_flow(frame: torch.Tensor, diff: torch.Tensor) -> torch.Tensor:
     return torch.stack([(diff * gx).sum(1), (diff * gy).sum(1)], dim=1) * -2
 
 
-def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+def _conv_block(c_in: int, c_out: int, stride: int = 2, pool: bool = False) -> nn.Sequential:
+    layers = [
+        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
-    )
+    ]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
 
 
 class SmallFrameCNN(nn.Module):
@@ -66,6 +70,10 @@ class SmallFrameCNN(nn.Module):
             resolution, mean- and max-pooled) and the conv stack then sees grey levels (each
             RGB triple of its input averaged), so learning colour does not slow the learning
             of shapes (BENCHMARKS.md, "Frame features").
+        downsample: "stride" (each block a stride-2 convolution: cheapest) or "maxpool"
+            (VGG-style: stride-1 convolutions, a 2x2 max pooling between blocks, so the last
+            map is twice as large). Max pooling tells shapes apart in new looks far sooner
+            (BENCHMARKS.md, "Frame features"), at about twice the cost.
     """
 
     def __init__(
@@ -78,8 +86,11 @@ class SmallFrameCNN(nn.Module):
         global_pool: str = "mean",
         where_channels: int | None = None,
         colour_channels: int = 0,
+        downsample: str = "stride",
     ) -> None:
         super().__init__()
+        if downsample not in DOWNSAMPLES:
+            raise AvseqError(f"downsample must be one of {DOWNSAMPLES}, got {downsample!r}")
         if global_pool not in GLOBAL_POOLS:
             raise AvseqError(f"global_pool must be one of {GLOBAL_POOLS}, got {global_pool!r}")
         if where_channels is not None and where_channels < 0:
@@ -91,8 +102,10 @@ class SmallFrameCNN(nn.Module):
         # colours at once, and colour reaches the features through the colour path
         self.rgb_groups = (in_channels // 3) if colour_channels else 0
         blocks, c_in = [], in_channels - 2 * self.rgb_groups
-        for c in channels:
-            blocks.append(_conv_block(c_in, c))
+        pooled = downsample == "maxpool"
+        for i, c in enumerate(channels):
+            last = i == len(channels) - 1
+            blocks.append(_conv_block(c_in, c, 1 if pooled else 2, pooled and not last))
             c_in = c
         self.convs = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(final_size)
@@ -169,6 +182,8 @@ class FrameEncoder(nn.Module):
             is learnable.
         global_pool, where_channels: how the small CNN turns its last map into features (see
             `SmallFrameCNN`).
+        downsample: how the small CNN shrinks its maps, "stride" or "maxpool" (see
+            `SmallFrameCNN`).
         colour_channels: the small CNN's colour path (see `SmallFrameCNN`); 0 for none.
         freeze: keep the encoder fixed (no gradients, BatchNorm in eval mode); pair it with
             `data.feature_cache` to compute frame features once.
@@ -187,6 +202,7 @@ class FrameEncoder(nn.Module):
         global_pool: str = "mean",
         where_channels: int | None = None,
         colour_channels: int = 0,
+        downsample: str = "stride",
     ) -> None:
         super().__init__()
         if kind not in FRAME_ENCODERS:
@@ -211,6 +227,7 @@ class FrameEncoder(nn.Module):
                 global_pool=global_pool,
                 where_channels=where_channels,
                 colour_channels=colour_channels,
+                downsample=downsample,
             )
             self.out_dim = out_dim
             mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
