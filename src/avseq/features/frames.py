@@ -4,7 +4,9 @@
   is flattened as well as averaged, so *where* things are survives into the features (motion
   direction is a change of position); the joint action + caption model pools it only (mean and
   max), which learns what things look like (shapes) much sooner, and gives colour a path of
-  its own beside a conv stack that sees grey levels.
+  its own beside a conv stack that sees grey levels, built of VGG-style blocks (stride-1
+  convolutions with max pooling between them), which tell shapes apart in looks not seen in
+  training far sooner than stride-2 blocks.
 - "resnet18", "mobilenet_v3_small": torchvision backbones, from scratch or from a weights file
   you provide (ImageNet weights saved with `torch.save(model.state_dict(), path)`; nothing is
   downloaded).
