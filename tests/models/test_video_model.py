@@ -219,16 +219,28 @@ def test_small_cnn_pooling_choices(pool: str, where: int | None, proj_in: int) -
     torch.testing.assert_close(enc(frames[1:2]), feats[1:2], atol=1e-5, rtol=1e-4)
 
 
-def test_small_cnn_without_position_map_ignores_where_a_shape_is() -> None:
+@pytest.mark.parametrize(
+    ("downsample", "size", "moved_to"), [("stride", 128, (64, 56)), ("maxpool", 96, (40, 48))]
+)
+def test_small_cnn_without_position_map_ignores_where_a_shape_is(
+    downsample: str, size: int, moved_to: tuple[int, int]
+) -> None:
     """With no position map and global max pooling, a shape moved by the CNN's total stride
-    (16 pixels) gives the same features, as long as it stays clear of the borders."""
+    (16 pixels for four stride-2 blocks, 8 for four VGG-style blocks with three poolings)
+    gives the same features, as long as it stays clear of the borders."""
     torch.manual_seed(0)
     enc = FrameEncoder(
-        channels=(8, 8, 8, 8), out_dim=16, image_size=128, global_pool="max", where_channels=0
+        channels=(8, 8, 8, 8),
+        out_dim=16,
+        image_size=size,
+        global_pool="max",
+        where_channels=0,
+        downsample=downsample,
     ).eval()
-    frames = torch.full((2, 3, 128, 128), 128, dtype=torch.uint8)
+    frames = torch.full((2, 3, size, size), 128, dtype=torch.uint8)
     frames[0, :, 48:58, 40:50] = 255
-    frames[1, :, 64:74, 56:66] = 255
+    y, x = moved_to
+    frames[1, :, y : y + 10, x : x + 10] = 255
     feats = enc(frames)
     torch.testing.assert_close(feats[0], feats[1], atol=1e-5, rtol=1e-4)
 
@@ -245,25 +257,6 @@ def test_small_cnn_downsampling_choices(downsample: str, last_map: int) -> None:
     frames = clips(1, 2)[0].float().contiguous(memory_format=torch.channels_last)
     assert enc.net.convs(frames).shape[-2:] == (last_map, last_map)
     assert enc(clips(1, 2)[0]).shape == (2, SMALL["out_dim"])
-
-
-def test_vgg_style_cnn_ignores_where_a_shape_is() -> None:
-    """Max pooling between stride-1 blocks: a shape moved by the total pooling stride (8 pixels
-    for four blocks) gives the same position-free features."""
-    torch.manual_seed(0)
-    enc = FrameEncoder(
-        channels=(8, 8, 8, 8),
-        out_dim=16,
-        image_size=96,
-        global_pool="max",
-        where_channels=0,
-        downsample="maxpool",
-    ).eval()
-    frames = torch.full((2, 3, 96, 96), 128, dtype=torch.uint8)
-    frames[0, :, 32:42, 24:34] = 255
-    frames[1, :, 40:50, 48:58] = 255
-    feats = enc(frames)
-    torch.testing.assert_close(feats[0], feats[1], atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize(("motion", "flow", "conv_in"), [(False, False, 1), (True, True, 4)])

@@ -75,7 +75,7 @@ class SmallFrameCNN(nn.Module):
         downsample: "stride" (each block a stride-2 convolution: cheapest) or "maxpool"
             (VGG-style: stride-1 convolutions, a 2x2 max pooling between blocks, so the last
             map is twice as large). Max pooling tells shapes apart in new looks far sooner
-            (BENCHMARKS.md, "Frame features"), at about twice the cost.
+            (BENCHMARKS.md, "Frame features"), at about twice the cost for the same widths.
     """
 
     def __init__(
